@@ -1,0 +1,28 @@
+"""`adherence` command line. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from adherence.cli import regimens
+from adherence.cli.common import CliError
+
+app = typer.Typer(
+    name="adherence",
+    help="MS medication adherence: therapy catalog, dose previews, reminders and care-team tools.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(regimens.app, name="regimens")
+app.command("preview")(regimens.preview)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, prog_name="adherence", standalone_mode=True)
+    except CliError as exc:  # pragma: no cover - typer exits before this in standalone mode
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

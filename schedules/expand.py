@@ -1,0 +1,254 @@
+"""Expansion of a regimen to dated items in the patient's own zone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, time, timedelta
+from zoneinfo import ZoneInfo
+
+from schedules.items import DOSE, MONITORING, Item
+from schedules.localtime import local_instant
+from schedules.pieces import Monitoring, Phase, Regimen, Step
+
+_KIND_ORDER = {MONITORING: 0, "infusion": 1, DOSE: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Occasion:
+    index: int  # across the whole regimen, from 0
+    phase: Phase
+    n: int  # within its phase
+    day: date
+    earliest: date | None
+    latest: date | None
+
+
+def default_weekdays(start: date, min_gap_days: int) -> tuple[int, ...]:
+    """Three weekdays starting on the start date's weekday, ``min_gap_days`` apart
+    (Mon/Wed/Fri for a Monday start), so Day 1 is always a dosing day."""
+    gap = max(min_gap_days, 2)
+    first = start.weekday()
+    return tuple(sorted({(first + i * gap) % 7 for i in range(3)}))
+
+
+def occasions(
+    regimen: Regimen,
+    *,
+    start: date,
+    until: date,
+    weekdays: Sequence[int] = (),
+    rebases: Mapping[int, date] | None = None,
+) -> Iterator[Occasion]:
+    """Dosing occasions from Day 1 up to ``until`` (inclusive), in order.
+
+    ``rebases`` maps an occasion index to the date it was actually given: that occasion
+    moves there and every occasion after it that is counted from it follows (the label's
+    "next dose N days after the one actually taken").
+    """
+    rebases = rebases or {}
+    days = tuple(weekdays) or regimen.weekdays or default_weekdays(start, regimen.min_gap_days)
+    index = 0
+    previous: date | None = None
+    total = 0.0
+    for phase in regimen.phases:
+        first = _first_date(phase, start, previous)
+        last_day = start + timedelta(days=phase.through_day - 1) if phase.through_day else None
+        limit = (
+            phase.count
+            if phase.count is not None
+            else (len(phase.amounts) if phase.amounts else None)
+        )
+        if phase.every is None and not phase.weekdays:
+            limit = 1
+        anchor, n0, n = first, 0, 0
+        cursor = first
+        while limit is None or n < limit:
+            if phase.weekdays:
+                while cursor.weekday() not in days:
+                    cursor += timedelta(days=1)
+                when = cursor
+                cursor = cursor + timedelta(days=1)
+            else:
+                step = phase.every or Step()
+                when = step.times(anchor, n - n0)
+            if index in rebases:
+                when = rebases[index]
+                anchor, n0 = when, n
+                cursor = when + timedelta(days=1)
+            if (last_day is not None and when > last_day) or when > until:
+                break
+            amount = phase.amount_at(n)
+            if regimen.cap is not None and total + amount > regimen.cap + 1e-9:
+                return
+            total += amount
+            earliest, latest = _window(phase, n, when, previous)
+            yield Occasion(index, phase, n, when, earliest, latest)
+            previous = when
+            index += 1
+            n += 1
+        if limit is None and last_day is None:
+            return  # an open-ended phase runs to the horizon: nothing follows it
+        if n == 0:
+            return  # this phase starts beyond the horizon, and so does every later one
+
+
+def _first_date(phase: Phase, start: date, previous: date | None) -> date:
+    if phase.day is not None:
+        return start + timedelta(days=phase.day - 1)
+    if phase.from_start is not None:
+        return phase.from_start.times(start, 1)
+    if phase.after is not None:
+        return phase.after.times(previous or start, 1)
+    return start
+
+
+def _window(
+    phase: Phase, n: int, when: date, previous: date | None
+) -> tuple[date | None, date | None]:
+    win = phase.window
+    if win is None or (n > 0 and not win.each):
+        return None, None
+    earliest = latest = None
+    if win.earliest_after_previous is not None and previous is not None:
+        earliest = win.earliest_after_previous.times(previous, 1)
+    if win.earliest_before_target is not None:
+        back = win.earliest_before_target
+        earliest = Step(days=-back.days, months=-back.months).times(when, 1)
+    if win.latest_after_previous is not None and previous is not None:
+        latest = win.latest_after_previous.times(previous, 1)
+    if win.latest_after_target is not None:
+        latest = win.latest_after_target.times(when, 1)
+    if earliest is None:
+        earliest = when
+    return earliest, latest
+
+
+def expand(
+    regimen: Regimen,
+    *,
+    start: date,
+    zone: ZoneInfo,
+    until: date,
+    times: Sequence[time] | None = None,
+    weekdays: Sequence[int] = (),
+    rebases: Mapping[int, date] | None = None,
+    since: date | None = None,
+) -> list[Item]:
+    """Every dose, infusion and monitoring item from ``since`` (default: Day 1) to
+    ``until`` inclusive, in time order, at local wall-clock times in ``zone``."""
+    slots = tuple(times) if times else regimen.default_times
+    if len(slots) != regimen.times_per_day:
+        raise ValueError(
+            f"{regimen.name} is given {regimen.times_per_day} time(s) a day; "
+            f"got {len(slots)} time(s)"
+        )
+    lookahead = _monitoring_lookahead(regimen.monitoring)
+    horizon = until + timedelta(days=lookahead)
+    lower = since or start
+    items: list[Item] = []
+    occ_list = list(
+        occasions(regimen, start=start, until=horizon, weekdays=weekdays, rebases=rebases)
+    )
+    per = len(slots)
+    unit = regimen.unit
+    day1 = start.toordinal() - 1
+    append = items.append
+    for occ in occ_list:
+        d = occ.day
+        if d > until or d < lower:
+            continue
+        phase = occ.phase
+        amount = phase.amount_at(occ.n)
+        label = phase.label
+        if "{amount}" in label:
+            label = label.replace("{amount}", f"{amount:g}")
+        for slot, t in enumerate(slots):
+            append(
+                Item(
+                    key=f"dose:{occ.index * per + slot}",
+                    seq=occ.index * per + slot,
+                    occasion=occ.index,
+                    at=local_instant(d, t, zone),
+                    local_date=d,
+                    local_time=t,
+                    day=d.toordinal() - day1,
+                    amount=amount,
+                    unit=unit,
+                    kind=phase.kind,
+                    phase=phase.name,
+                    label=label,
+                    earliest=occ.earliest,
+                    latest=occ.latest,
+                )
+            )
+    finished = regimen.finite and (not occ_list or occ_list[-1].day <= horizon)
+    for spec in regimen.monitoring:
+        for n, when in enumerate(_monitoring_dates(spec, start, until, occ_list, finished)):
+            if when < lower or when > until:
+                continue
+            t = spec.at or (
+                slots[0] if spec.anchor == "dose" and spec.first == 1 else regimen.monitoring_time
+            )
+            items.append(
+                Item(
+                    key=f"monitoring:{spec.name}:{n}",
+                    seq=n,
+                    occasion=n,
+                    at=local_instant(when, t, zone),
+                    local_date=when,
+                    local_time=t,
+                    day=when.toordinal() - day1,
+                    amount=1,
+                    unit="test" if spec.anchor != "dose" or spec.first != 1 else "visit",
+                    kind=MONITORING,
+                    phase="monitoring",
+                    label=spec.label,
+                )
+            )
+    if regimen.monitoring:
+        items.sort(key=lambda i: (i.at, _KIND_ORDER.get(i.kind, 3), i.key))
+    return items
+
+
+def _monitoring_lookahead(specs: Sequence[Monitoring]) -> int:
+    back = 0
+    for spec in specs:
+        for off in spec.offsets:
+            if off.days < 0 or off.months < 0:
+                back = max(back, -off.days + 31 * max(0, -off.months))
+    return back
+
+
+def _monitoring_dates(
+    spec: Monitoring, start: date, until: date, occ: list[Occasion], finished: bool
+) -> Iterator[date]:
+    if spec.anchor == "start":
+        base = spec.offsets[0].times(start, 1)
+        end: date | None = None
+        if spec.until_after_last_dose is not None:
+            if not finished or not occ:
+                end = None  # the last dose is beyond the horizon: run to the horizon
+            else:
+                end = spec.until_after_last_dose.times(occ[-1].day, 1)
+        n = 0
+        while spec.count is None or n < spec.count:
+            when = spec.every.times(base, n) if spec.every else base
+            if when > until or (end is not None and when > end):
+                return
+            yield when
+            if spec.every is None:
+                return
+            n += 1
+        return
+    chosen: list[date] = []
+    if spec.anchor == "dose":
+        matching = [o for o in occ if not spec.phases or o.phase.name in spec.phases]
+        if spec.first is not None:
+            matching = matching[: spec.first]
+        chosen = [o.day for o in matching]
+    elif spec.anchor == "phase_start":
+        chosen = [o.day for o in occ if o.n == 0 and o.phase.name in spec.phases]
+    for day in chosen:
+        for off in spec.offsets:
+            yield off.times(day, 1)
