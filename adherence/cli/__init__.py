@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from adherence.cli import regimens
+from adherence.cli import dbcmd, enroll, regimens
 from adherence.cli.common import CliError
 
 app = typer.Typer(
@@ -18,6 +18,12 @@ app = typer.Typer(
 )
 app.add_typer(regimens.app, name="regimens")
 app.command("preview")(regimens.preview)
+app.add_typer(dbcmd.app, name="db")
+app.add_typer(enroll.team_app, name="team")
+app.add_typer(enroll.patient_app, name="patient")
+app.add_typer(enroll.plan_app, name="plan")
+app.command("doses")(enroll.doses)
+app.command("confirm")(enroll.confirm_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -50,3 +50,25 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     for row in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     return "\n".join(lines)
+
+
+ConfigOpt = typer.Option(
+    "--config", help="Config file (else $ADHERENCE_CONFIG, ./adherence.toml, defaults)."
+)
+
+
+def load_app(config: str | None, *, check: bool = True) -> Any:
+    """Settings + engine + catalog, or one clear error line."""
+    from adherence.bootstrap import build_app
+    from adherence.config import ConfigError, load_settings
+    from adherence.db import SchemaOutdated
+
+    try:
+        settings = load_settings(config)
+        return build_app(settings, check=check)
+    except ConfigError as exc:
+        fail(str(exc))
+    except SchemaOutdated as exc:
+        fail(str(exc))
+    except Exception as exc:  # a database that cannot be reached, a bad URL
+        fail(f"database: {type(exc).__name__}: {exc}".splitlines()[0])

@@ -1,0 +1,565 @@
+"""Enrollment commands: care teams, patients, plans, doses and clinic confirmations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from sqlmodel import select
+
+from adherence.cli.common import (
+    ConfigOpt,
+    fail,
+    load_app,
+    parse_date,
+    parse_options,
+    print_json,
+    table,
+)
+from adherence.clock import SystemClock
+from adherence.confirm import ConfirmError, confirm, open_dose_for_reply
+from adherence.enrollment import (
+    EnrollmentError,
+    NotFound,
+    create_patient,
+    create_plan,
+    create_team,
+    find_patient,
+    find_plan,
+    find_team,
+    pause_plan,
+    remove_patient,
+    resume_plan,
+    stop_plan,
+    update_patient,
+)
+from adherence.materialize import materialize
+from adherence.models import CareTeam, Dose, Patient, Plan
+
+team_app = typer.Typer(help="Care teams (a clinic or programme).", no_args_is_help=True)
+patient_app = typer.Typer(help="Patients.", no_args_is_help=True)
+plan_app = typer.Typer(help="Therapy plans.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+Config = Annotated[str | None, ConfigOpt]
+
+
+def _now() -> datetime:
+    return SystemClock().now()
+
+
+def team_dict(team: CareTeam) -> dict[str, Any]:
+    return {
+        "id": team.id,
+        "name": team.name,
+        "tz": team.tz,
+        "phone": team.phone,
+        "email": team.email,
+    }
+
+
+def patient_dict(p: Patient) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "team_id": p.team_id,
+        "name": p.name,
+        "phone": p.phone,
+        "tz": p.tz,
+        "external_id": p.external_id,
+        "discreet": p.discreet,
+        "quiet_hours": f"{p.quiet_start}-{p.quiet_end}" if p.quiet_start else None,
+        "language": p.language,
+        "email": p.email,
+        "sms_status": p.sms_status,
+        "active": p.active,
+    }
+
+
+def plan_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "id": plan.id,
+        "patient_id": plan.patient_id,
+        "regimen": plan.regimen,
+        "options": plan.options,
+        "start": plan.start_date.isoformat(),
+        "times": plan.times,
+        "status": plan.status,
+        "epoch": plan.epoch,
+        "epoch_start": plan.epoch_start.isoformat(),
+        "stop_reason": plan.stop_reason,
+    }
+
+
+def dose_dict(d: Dose, tz: str) -> dict[str, Any]:
+    zone = ZoneInfo(tz)
+    out = {
+        "id": d.id,
+        "plan_id": d.plan_id,
+        "at": d.due_at.astimezone(zone).isoformat(),
+        "day": d.day,
+        "amount": d.amount,
+        "unit": d.unit,
+        "kind": d.kind,
+        "phase": d.phase,
+        "label": d.label,
+        "status": d.status,
+        "late": d.late,
+        "taken_at": d.taken_at.astimezone(zone).isoformat() if d.taken_at else None,
+        "confirmed_via": d.confirmed_via or None,
+        "window_closes_at": d.window_closes_at.astimezone(zone).isoformat(),
+    }
+    if d.earliest or d.latest:
+        out["earliest"] = d.earliest.isoformat() if d.earliest else None
+        out["latest"] = d.latest.isoformat() if d.latest else None
+    return out
+
+
+# --- teams -----------------------------------------------------------------------------------
+
+
+@team_app.command("add")
+def team_add(
+    name: Annotated[str, typer.Argument(help="Team name (unique).")],
+    tz: Annotated[str, typer.Option("--tz", help="The team's IANA time zone.")],
+    phone: Annotated[
+        str, typer.Option("--phone", help="How patients reach the team (E.164).")
+    ] = "",
+    email: Annotated[str, typer.Option("--email")] = "",
+    as_json: JsonOpt = False,
+    config: Config = None,
+) -> None:
+    """Add a care team; prints its id."""
+    app = load_app(config)
+    with app.session() as s:
+        try:
+            team = create_team(s, name=name, tz=tz, phone=phone, email=email, now=_now())
+        except EnrollmentError as exc:
+            fail(str(exc))
+        print_json(team_dict(team)) if as_json else typer.echo(team.id)
+
+
+@team_app.command("list")
+def team_list(as_json: JsonOpt = False, config: Config = None) -> None:
+    """List care teams."""
+    app = load_app(config)
+    with app.session() as s:
+        teams = s.exec(select(CareTeam).order_by(CareTeam.id)).all()
+        if as_json:
+            print_json([team_dict(t) for t in teams])
+        else:
+            typer.echo(table([[str(t.id), t.name, t.tz] for t in teams], ["id", "name", "tz"]))
+
+
+# --- patients --------------------------------------------------------------------------------
+
+
+@patient_app.command("add")
+def patient_add(
+    team: Annotated[str, typer.Option("--team", help="Team id or name.")],
+    name: Annotated[str, typer.Option("--name")],
+    phone: Annotated[str, typer.Option("--phone", help="E.164, e.g. +15551234567.")],
+    tz: Annotated[str, typer.Option("--tz", help="IANA time zone.")],
+    external_id: Annotated[str | None, typer.Option("--external-id")] = None,
+    no_discreet: Annotated[
+        bool, typer.Option("--no-discreet", help="Name the therapy in texts and calendar titles.")
+    ] = False,
+    quiet_hours: Annotated[
+        str | None, typer.Option("--quiet-hours", help="e.g. 22:00-07:00")
+    ] = None,
+    language: Annotated[str, typer.Option("--language", help="en or es")] = "en",
+    email: Annotated[str, typer.Option("--email")] = "",
+    as_json: JsonOpt = False,
+    config: Config = None,
+) -> None:
+    """Enrol a patient; prints the id."""
+    app = load_app(config)
+    with app.session() as s:
+        try:
+            t = find_team(s, team)
+            p = create_patient(
+                s,
+                team=t,
+                name=name,
+                phone=phone,
+                tz=tz,
+                now=_now(),
+                external_id=external_id,
+                discreet=not no_discreet,
+                quiet_hours=quiet_hours,
+                language=language,
+                email=email,
+            )
+        except (EnrollmentError, NotFound) as exc:
+            fail(str(exc))
+        print_json(patient_dict(p)) if as_json else typer.echo(p.id)
+
+
+@patient_app.command("list")
+def patient_list(
+    team: Annotated[str | None, typer.Option("--team")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include removed patients.")] = False,
+    as_json: JsonOpt = False,
+    config: Config = None,
+) -> None:
+    """List patients."""
+    app = load_app(config)
+    with app.session() as s:
+        q = select(Patient).order_by(Patient.id)
+        if team:
+            try:
+                q = q.where(Patient.team_id == find_team(s, team).id)
+            except NotFound as exc:
+                fail(str(exc))
+        if not all_:
+            q = q.where(Patient.active == True)  # noqa: E712
+        rows = s.exec(q).all()
+        if as_json:
+            print_json([patient_dict(p) for p in rows])
+        else:
+            typer.echo(
+                table(
+                    [[str(p.id), p.external_id or "", p.name, p.tz, p.sms_status] for p in rows],
+                    ["id", "external id", "name", "tz", "sms"],
+                )
+            )
+
+
+def _patient(s: Any, ref: str) -> Patient:
+    try:
+        return find_patient(s, ref)
+    except NotFound as exc:
+        fail(str(exc))
+
+
+@patient_app.command("show")
+def patient_show(
+    patient: Annotated[str, typer.Argument(help="Patient id or external id.")],
+    as_json: JsonOpt = False,
+    config: Config = None,
+) -> None:
+    """One patient and their plans."""
+    app = load_app(config)
+    with app.session() as s:
+        p = _patient(s, patient)
+        plans = s.exec(select(Plan).where(Plan.patient_id == p.id).order_by(Plan.id)).all()
+        data = patient_dict(p) | {"plans": [plan_dict(x) for x in plans]}
+        if as_json:
+            print_json(data)
+        else:
+            for k, v in data.items():
+                if k != "plans":
+                    typer.echo(f"{k}: {v}")
+            for x in plans:
+                typer.echo(f"plan {x.id}: {x.regimen} from {x.start_date} ({x.status})")
+
+
+@patient_app.command("update")
+def patient_update(
+    patient: Annotated[str, typer.Argument(help="Patient id or external id.")],
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    phone: Annotated[str | None, typer.Option("--phone")] = None,
+    tz: Annotated[
+        str | None, typer.Option("--tz", help="New zone: future doses keep their wall-clock time.")
+    ] = None,
+    discreet: Annotated[bool | None, typer.Option("--discreet/--no-discreet")] = None,
+    quiet_hours: Annotated[
+        str | None, typer.Option("--quiet-hours", help="HH:MM-HH:MM, or '' to clear")
+    ] = None,
+    language: Annotated[str | None, typer.Option("--language")] = None,
+    email: Annotated[str | None, typer.Option("--email")] = None,
+    as_json: JsonOpt = False,
+    config: Config = None,
+) -> None:
+    """Change a patient's details (a new --tz moves future doses, same local time)."""
+    app = load_app(config)
+    now = _now()
+    with app.session() as s:
+        p = _patient(s, patient)
+        try:
+            p = update_patient(
+                s,
+                patient=p,
+                now=now,
+                name=name,
+                phone=phone,
+                tz=tz,
+                discreet=discreet,
+                quiet_hours=quiet_hours,
+                language=language,
+                email=email,
+            )
+        except EnrollmentError as exc:
+            fail(str(exc))
+        if tz is not None:
+            ids = [x.id for x in s.exec(select(Plan).where(Plan.patient_id == p.id))]
+            materialize(
+                s,
+                now=now,
+                catalog=app.catalog,
+                horizon_days=app.settings.engine.horizon_days,
+                plan_ids=ids,
+            )
+        print_json(patient_dict(p)) if as_json else typer.echo(f"patient {p.id} updated")
+
+
+@patient_app.command("remove")
+def patient_remove(
+    patient: Annotated[str, typer.Argument(help="Patient id or external id.")],
+    config: Config = None,
+) -> None:
+    """Stop texting a patient and stop their plans; everything recorded is kept."""
+    app = load_app(config)
+    with app.session() as s:
+        p = _patient(s, patient)
+        remove_patient(s, patient=p, now=_now())
+        typer.echo(f"patient {p.id} removed (records kept)")
+
+
+# --- plans -----------------------------------------------------------------------------------
+
+
+@plan_app.command("add")
+def plan_add(
+    patient: Annotated[str, typer.Argument(help="Patient id or external id.")],
+    regimen: Annotated[str, typer.Argument(help="Therapy: generic or brand name.")],
+    start: Annotated[str, typer.Option("--start", help="Day 1, YYYY-MM-DD.")],
+    time_: Annotated[list[str] | None, typer.Option("--time", help="HH:MM, repeatable.")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", help="KEY=VALUE.")] = None,
+    as_json: JsonOpt = False,
+    config: Config = None,
+) -> None:
+    """Start a therapy plan; doses are materialised at once. Prints the plan id."""
+    app = load_app(config)
+    now = _now()
+    first = parse_date("--start", start)
+    opts = parse_options(option or [])
+    with app.session() as s:
+        p = _patient(s, patient)
+        try:
+            plan = create_plan(
+                s,
+                catalog=app.catalog,
+                patient=p,
+                regimen=regimen,
+                start=first,
+                now=now,
+                times=list(time_ or []),
+                options=opts,
+            )
+        except EnrollmentError as exc:
+            fail(str(exc))
+        materialize(
+            s,
+            now=now,
+            catalog=app.catalog,
+            horizon_days=app.settings.engine.horizon_days,
+            plan_ids=[plan.id],
+        )
+        print_json(plan_dict(plan)) if as_json else typer.echo(plan.id)
+
+
+@plan_app.command("list")
+def plan_list(
+    patient: Annotated[str | None, typer.Argument(help="Patient id or external id.")] = None,
+    as_json: JsonOpt = False,
+    config: Config = None,
+) -> None:
+    """List plans (of one patient, or all)."""
+    app = load_app(config)
+    with app.session() as s:
+        q = select(Plan).order_by(Plan.id)
+        if patient:
+            q = q.where(Plan.patient_id == _patient(s, patient).id)
+        plans = s.exec(q).all()
+        if as_json:
+            print_json([plan_dict(x) for x in plans])
+        else:
+            typer.echo(
+                table(
+                    [
+                        [str(x.id), str(x.patient_id), x.regimen, str(x.start_date), x.status]
+                        for x in plans
+                    ],
+                    ["id", "patient", "regimen", "start", "status"],
+                )
+            )
+
+
+def _plan(s: Any, ref: str) -> Plan:
+    try:
+        return find_plan(s, ref)
+    except NotFound as exc:
+        fail(str(exc))
+
+
+@plan_app.command("show")
+def plan_show(
+    plan: Annotated[str, typer.Argument(help="Plan id.")],
+    as_json: JsonOpt = False,
+    config: Config = None,
+) -> None:
+    """One plan."""
+    app = load_app(config)
+    with app.session() as s:
+        data = plan_dict(_plan(s, plan))
+        if as_json:
+            print_json(data)
+        else:
+            for k, v in data.items():
+                typer.echo(f"{k}: {v}")
+
+
+def _plan_change(action: str, plan: str, config: str | None, reason: str = "") -> None:
+    app = load_app(config)
+    now = _now()
+    with app.session() as s:
+        p = _plan(s, plan)
+        try:
+            if action == "pause":
+                pause_plan(s, plan=p, now=now)
+            elif action == "resume":
+                resume_plan(s, plan=p, now=now)
+                materialize(
+                    s,
+                    now=now,
+                    catalog=app.catalog,
+                    horizon_days=app.settings.engine.horizon_days,
+                    plan_ids=[p.id],
+                )
+            else:
+                stop_plan(s, plan=p, now=now, reason=reason or "stopped")
+        except EnrollmentError as exc:
+            fail(str(exc))
+        typer.echo(f"plan {p.id} {p.status}")
+
+
+@plan_app.command("pause")
+def plan_pause(plan: Annotated[str, typer.Argument()], config: Config = None) -> None:
+    """Pause: no reminders, future doses cancelled until resumed."""
+    _plan_change("pause", plan, config)
+
+
+@plan_app.command("resume")
+def plan_resume(plan: Annotated[str, typer.Argument()], config: Config = None) -> None:
+    """Resume a paused plan."""
+    _plan_change("resume", plan, config)
+
+
+@plan_app.command("stop")
+def plan_stop(
+    plan: Annotated[str, typer.Argument()],
+    reason: Annotated[str, typer.Option("--reason")] = "",
+    config: Config = None,
+) -> None:
+    """Stop a plan for good (records kept)."""
+    _plan_change("stop", plan, config, reason)
+
+
+# --- doses and confirmations -------------------------------------------------------------------
+
+
+def doses(
+    patient: Annotated[str, typer.Argument(help="Patient id or external id.")],
+    from_: Annotated[str | None, typer.Option("--from", help="First local date.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Last local date.")] = None,
+    as_json: JsonOpt = False,
+    config: Config = None,
+) -> None:
+    """A patient's doses with their status."""
+    app = load_app(config)
+    with app.session() as s:
+        p = _patient(s, patient)
+        q = (
+            select(Dose)
+            .where(Dose.patient_id == p.id, Dose.status != "cancelled")
+            .order_by(Dose.due_at, Dose.id)
+        )
+        if from_:
+            q = q.where(Dose.local_date >= parse_date("--from", from_))
+        if to:
+            q = q.where(Dose.local_date <= parse_date("--to", to))
+        rows = s.exec(q).all()
+        if as_json:
+            print_json([dose_dict(d, p.tz) for d in rows])
+            return
+        zone = ZoneInfo(p.tz)
+        typer.echo(
+            table(
+                [
+                    [
+                        str(d.id),
+                        d.due_at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %z"),
+                        f"{d.amount:g} {d.unit}",
+                        d.kind,
+                        d.phase,
+                        d.status + (" (late)" if d.late else ""),
+                    ]
+                    for d in rows
+                ],
+                ["id", "at", "amount", "kind", "phase", "status"],
+            )
+        )
+
+
+def confirm_cmd(
+    patient: Annotated[str, typer.Argument(help="Patient id or external id.")],
+    taken: Annotated[bool, typer.Option("--taken", help="The dose was taken.")] = False,
+    skipped: Annotated[bool, typer.Option("--skipped", help="The dose was skipped.")] = False,
+    dose: Annotated[
+        int | None, typer.Option("--dose", help="Dose id (default: the latest open one).")
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="When, ISO 8601 with offset (default now).")
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="Who records it.")] = "clinic",
+    reason: Annotated[str, typer.Option("--reason", help="Why (for a correction).")] = "",
+    config: Config = None,
+) -> None:
+    """Record a dose taken or skipped (a clinic entry or phone call); may correct a record."""
+    if taken == skipped:
+        fail("give exactly one of --taken or --skipped")
+    app = load_app(config)
+    now = _now()
+    when = now
+    if at:
+        try:
+            when = datetime.fromisoformat(at)
+        except ValueError:
+            fail(f"--at {at!r} is not an ISO 8601 date-time, e.g. 2026-03-08T08:15:00-05:00")
+        if when.tzinfo is None:
+            fail(f"--at {at!r} needs a UTC offset, e.g. 2026-03-08T08:15:00-05:00")
+        when = when.astimezone(UTC)
+    with app.session() as s:
+        p = _patient(s, patient)
+        target = (
+            s.get(Dose, dose)
+            if dose is not None
+            else open_dose_for_reply(s, p.id, when + timedelta(minutes=15))
+        )
+        if target is None or target.patient_id != p.id:
+            fail(
+                f"no dose {dose} for patient {patient}"
+                if dose
+                else f"patient {patient} has no open dose; give --dose ID"
+            )
+        try:
+            result = confirm(
+                s,
+                catalog=app.catalog,
+                dose=target,
+                status="taken" if taken else "skipped",
+                at=when,
+                now=now,
+                via="clinic",
+                by=by,
+                reason=reason,
+                horizon_days=app.settings.engine.horizon_days,
+            )
+        except ConfirmError as exc:
+            fail(str(exc))
+        note = " (late)" if result.late else ""
+        typer.echo(f"dose {target.id}: {result.old_status} -> {target.status}{note}")
+        for event in result.events:
+            typer.echo(f"rule: {event.type} {event.details_json}")

@@ -1,0 +1,235 @@
+"""Tables. Instants are stored in UTC; local dates and wall-clock times next to them.
+
+Unique keys make the engine idempotent: a dose is (plan, epoch, key), an outgoing message
+is its ``key`` (dose + purpose + attempt), an inbound message its provider sid.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utc_field(*, index: bool = False, nullable: bool = True, **kw: Any) -> Any:
+    return Field(sa_type=UTCDateTime, index=index, nullable=nullable, **kw)
+
+
+# --- care teams, coordinators, patients -----------------------------------------------------
+
+
+class CareTeam(SQLModel, table=True):
+    __tablename__ = "care_team"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=200)
+    tz: str = Field(max_length=64)
+    phone: str = Field(default="", max_length=32)  # how patients reach the team
+    email: str = Field(default="", max_length=320)
+    created_at: datetime = utc_field(nullable=False)
+
+
+class Coordinator(SQLModel, table=True):
+    __tablename__ = "coordinator"
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="care_team.id", index=True)
+    name: str = Field(max_length=200)
+    email: str = Field(default="", max_length=320)
+    phone: str = Field(default="", max_length=32)
+    token_hash: str | None = Field(default=None, max_length=128, unique=True)
+    active: bool = True
+    created_at: datetime = utc_field(nullable=False)
+
+
+class Patient(SQLModel, table=True):
+    __tablename__ = "patient"
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="care_team.id", index=True)
+    name: str = Field(max_length=200)
+    phone: str = Field(max_length=32, index=True)  # E.164
+    tz: str = Field(max_length=64)
+    external_id: str | None = Field(default=None, max_length=100, unique=True)
+    email: str = Field(default="", max_length=320)
+    discreet: bool = True  # no drug names in texts or calendar titles unless opted out
+    language: str = Field(default="en", max_length=8)
+    quiet_start: str | None = Field(default=None, max_length=5)  # "22:00"
+    quiet_end: str | None = Field(default=None, max_length=5)  # "07:00"
+    sms_status: str = Field(default="active", max_length=16)  # active|opted_out|undeliverable
+    active: bool = True  # False once removed (records are kept)
+    created_at: datetime = utc_field(nullable=False)
+    updated_at: datetime = utc_field(nullable=False)
+
+
+# --- therapy plans and doses -----------------------------------------------------------------
+
+
+class Plan(SQLModel, table=True):
+    __tablename__ = "plan"
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    regimen: str = Field(max_length=64)  # catalog code
+    options_json: str = Field(default="{}", sa_type=Text)
+    start_date: date
+    times_json: str = Field(default="[]", sa_type=Text)  # local "HH:MM" list; [] = defaults
+    status: str = Field(default="active", max_length=16)  # active|paused|stopped|completed
+    epoch: int = 0  # bumped when titration restarts at Day 1
+    epoch_start: date  # Day 1 of the current epoch
+    rebases_json: str = Field(default="{}", sa_type=Text)  # occasion -> date actually given
+    paused_at: datetime | None = utc_field()
+    stop_reason: str = Field(default="", max_length=200)
+    created_at: datetime = utc_field(nullable=False)
+    updated_at: datetime = utc_field(nullable=False)
+
+    @property
+    def options(self) -> dict[str, str]:
+        return dict(json.loads(self.options_json))
+
+    @property
+    def times(self) -> list[str]:
+        return list(json.loads(self.times_json))
+
+    @property
+    def rebases(self) -> dict[int, date]:
+        raw = json.loads(self.rebases_json)
+        return {int(k): date.fromisoformat(v) for k, v in raw.items()}
+
+    def set_rebases(self, rebases: dict[int, date]) -> None:
+        self.rebases_json = json.dumps({str(k): v.isoformat() for k, v in sorted(rebases.items())})
+
+
+DOSE_OPEN = ("scheduled", "reminded")
+DOSE_FINAL = ("taken", "skipped", "missed", "cancelled", "not_sent")
+
+
+class Dose(SQLModel, table=True):
+    __tablename__ = "dose"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "epoch", "key", name="uq_dose_plan_epoch_key"),
+        Index("ix_dose_next_action", "next_action_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    epoch: int = 0
+    key: str = Field(max_length=64)
+    occasion: int = 0
+    due_at: datetime = utc_field(nullable=False, index=True)
+    local_date: date
+    local_time: str = Field(max_length=5)
+    day: int
+    amount: float
+    unit: str = Field(max_length=16)
+    kind: str = Field(max_length=16)  # dose | infusion | monitoring
+    phase: str = Field(max_length=64)
+    label: str = Field(default="", max_length=200)
+    earliest: date | None = None
+    latest: date | None = None
+    window_closes_at: datetime = utc_field(nullable=False)
+    status: str = Field(default="scheduled", max_length=16)
+    late: bool = False
+    taken_at: datetime | None = utc_field()
+    confirmed_at: datetime | None = utc_field()
+    confirmed_via: str = Field(default="", max_length=16)  # sms | clinic | phone | import
+    confirmed_by: str = Field(default="", max_length=200)
+    nudges_sent: int = 0
+    snoozed_until: datetime | None = utc_field()
+    next_action_at: datetime | None = utc_field()
+    updated_at: datetime = utc_field(nullable=False)
+
+
+class DoseChange(SQLModel, table=True):
+    """Every status change made by a person (a clinic entry, a correction): who, when, what."""
+
+    __tablename__ = "dose_change"
+    id: int | None = Field(default=None, primary_key=True)
+    dose_id: int = Field(foreign_key="dose.id", index=True)
+    old_status: str = Field(max_length=16)
+    new_status: str = Field(max_length=16)
+    old_taken_at: datetime | None = utc_field()
+    new_taken_at: datetime | None = utc_field()
+    changed_by: str = Field(max_length=200)
+    changed_at: datetime = utc_field(nullable=False)
+    reason: str = Field(default="", max_length=500)
+
+
+class RuleEvent(SQLModel, table=True):
+    """A label rule that fired (titration restart, repeat observation, shift, cap, ...)."""
+
+    __tablename__ = "rule_event"
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    dose_id: int | None = Field(default=None, foreign_key="dose.id")
+    type: str = Field(max_length=48)
+    at: datetime = utc_field(nullable=False, index=True)
+    details_json: str = Field(default="{}", sa_type=Text)
+    notified: bool = False
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return dict(json.loads(self.details_json))
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+class OutboxMessage(SQLModel, table=True):
+    """Written before the network call; the unique key makes a resend impossible."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=128, unique=True)
+    patient_id: int | None = Field(default=None, foreign_key="patient.id", index=True)
+    dose_id: int | None = Field(default=None, foreign_key="dose.id", index=True)
+    purpose: str = Field(max_length=32)  # reminder|nudge|reply|help|flag|...
+    channel: str = Field(default="sms", max_length=16)
+    to: str = Field(max_length=320)
+    body: str = Field(sa_type=Text)
+    status: str = Field(default="pending", max_length=16)
+    # pending|sending|sent|delivered|undelivered|failed|expired|cancelled
+    attempts: int = 0
+    next_attempt_at: datetime | None = utc_field()
+    valid_until: datetime = utc_field(nullable=False)
+    provider_id: str | None = Field(default=None, max_length=64, index=True)
+    error: str = Field(default="", max_length=500)
+    created_at: datetime = utc_field(nullable=False)
+    sent_at: datetime | None = utc_field()
+    updated_at: datetime = utc_field(nullable=False)
+
+
+class InboundMessage(SQLModel, table=True):
+    __tablename__ = "inbound"
+    id: int | None = Field(default=None, primary_key=True)
+    provider_sid: str = Field(max_length=64, unique=True)
+    patient_id: int | None = Field(default=None, foreign_key="patient.id", index=True)
+    from_number: str = Field(max_length=32)
+    body: str = Field(sa_type=Text)
+    intent: str = Field(default="", max_length=16)
+    dose_id: int | None = Field(default=None, foreign_key="dose.id")
+    received_at: datetime = utc_field(nullable=False)

@@ -1,0 +1,304 @@
+"""Label rules acting on what really happened: each returns the events it recorded.
+
+* shift_from_taken — later doses counted from the dose actually taken (Betaseron,
+  Kesimpta, Plegridy's 7-day rule, Ocrevus/Briumvi, cladribine's extra cycle day, ...);
+* restart_titration — back to Day 1 (Ponvory >= 4 consecutive missed, Mayzent's rules,
+  Zeposia in the first two weeks);
+* repeat_first_dose_monitoring — Gilenya's interruption thresholds;
+* stop_at_cap — mitoxantrone's lifetime cap ends the plan.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from adherence.models import Dose, Patient, Plan, RuleEvent
+from adherence.plans import expected_items, plan_times
+from schedules import Catalog, Regimen
+
+
+def record(
+    session: Session,
+    *,
+    plan: Plan,
+    type_: str,
+    now: datetime,
+    dose: Dose | None = None,
+    **details: Any,
+) -> RuleEvent:
+    event = RuleEvent(
+        plan_id=plan.id,
+        patient_id=plan.patient_id,
+        dose_id=dose.id if dose else None,
+        type=type_,
+        at=now,
+        details_json=json.dumps(details, default=str, sort_keys=True),
+    )
+    session.add(event)
+    return event
+
+
+def _trailing_missed(session: Session, plan: Plan, dose: Dose) -> list[Dose]:
+    """The run of consecutive missed doses (this epoch) that ends with ``dose``."""
+    rows = session.exec(
+        select(Dose)
+        .where(
+            Dose.plan_id == plan.id,
+            Dose.epoch == plan.epoch,
+            Dose.kind != "monitoring",
+            Dose.due_at <= dose.due_at,
+        )
+        .order_by(Dose.due_at.desc())
+        .limit(400)
+    ).all()
+    run: list[Dose] = []
+    for row in rows:
+        row = row[0] if isinstance(row, tuple) else row
+        if row.status in ("missed", "cancelled"):
+            if row.status == "missed":
+                run.append(row)
+            continue
+        break
+    return run
+
+
+def after_missed(
+    session: Session, *, plan: Plan, patient: Patient, dose: Dose, regimen: Regimen, now: datetime
+) -> list[RuleEvent]:
+    events: list[RuleEvent] = []
+    if dose.kind == "monitoring" or plan.status != "active" or dose.epoch != plan.epoch:
+        return events
+    run = _trailing_missed(session, plan, dose)
+    missed_days = len({d.local_date for d in run})
+    first = run[-1] if run else dose
+    for rule in regimen.rules:
+        p = rule.params
+        if rule.type == "restart_titration":
+            phases = p.get("phases")
+            if phases and dose.phase not in phases:
+                continue
+            if "within_days" in p and dose.day > int(p["within_days"]):
+                continue
+            hit = False
+            if "consecutive_missed" in p and len(run) >= int(p["consecutive_missed"]):
+                hit = True
+            if "consecutive_missed_days" in p and missed_days >= int(p["consecutive_missed_days"]):
+                hit = True
+            if (
+                "missed_hours_over" in p
+                and "consecutive_missed" not in p
+                and ("consecutive_missed_days" not in p)
+            ):
+                late = (dose.window_closes_at - dose.due_at).total_seconds() / 3600
+                hit = late >= float(p["missed_hours_over"])
+            if hit:
+                events.append(
+                    restart_titration(
+                        session,
+                        plan=plan,
+                        patient=patient,
+                        regimen=regimen,
+                        now=now,
+                        dose=dose,
+                        reason=rule.text,
+                        missed=len(run),
+                    )
+                )
+                return events  # a restart supersedes the rest of this epoch
+        elif rule.type == "repeat_first_dose_monitoring":
+            for period in p.get("periods", []):
+                lo, hi = period.get("from_day", 1), period.get("to_day")
+                if first.day < lo or (hi is not None and first.day > hi):
+                    continue
+                need_at_least = period.get("interruption_days_at_least")
+                need_over = period.get("interruption_days_over")
+                due = (need_at_least is not None and missed_days >= need_at_least) or (
+                    need_over is not None and missed_days > need_over
+                )
+                if due and not _already(session, plan, "repeat_first_dose_observation", first.id):
+                    events.append(
+                        record(
+                            session,
+                            plan=plan,
+                            type_="repeat_first_dose_observation",
+                            now=now,
+                            dose=dose,
+                            interruption_start=first.id,
+                            interruption_days=missed_days,
+                            first_missed_day=first.day,
+                            rule=rule.text,
+                        )
+                    )
+                break
+    return events
+
+
+def _already(session: Session, plan: Plan, type_: str, start_id: int | None) -> bool:
+    rows = session.exec(
+        select(RuleEvent.details_json).where(RuleEvent.plan_id == plan.id, RuleEvent.type == type_)
+    ).all()
+    for raw in rows:
+        raw = raw[0] if isinstance(raw, tuple) else raw
+        if json.loads(raw).get("interruption_start") == start_id:
+            return True
+    return False
+
+
+def restart_titration(
+    session: Session,
+    *,
+    plan: Plan,
+    patient: Patient,
+    regimen: Regimen,
+    now: datetime,
+    dose: Dose | None,
+    reason: str,
+    missed: int,
+) -> RuleEvent:
+    """Back to Day 1: a new epoch starting on the next dose day (today if today's first
+    dose time is still ahead, else tomorrow). Open doses of the old epoch are cancelled."""
+    zone = ZoneInfo(patient.tz)
+    local_now = now.astimezone(zone)
+    first_time = (plan_times(plan) or list(regimen.default_times))[0]
+    restart = (
+        local_now.date() if local_now.time() < first_time else local_now.date() + timedelta(days=1)
+    )
+    old_epoch, old_start = plan.epoch, plan.epoch_start
+    session.execute(
+        update(Dose)
+        .where(
+            Dose.plan_id == plan.id,
+            Dose.epoch == old_epoch,
+            Dose.status.in_(("scheduled", "reminded")),
+            Dose.due_at > now,
+        )
+        .values(status="cancelled", next_action_at=None, updated_at=now)
+    )
+    plan.epoch += 1
+    plan.epoch_start = restart
+    plan.set_rebases({})
+    plan.updated_at = now
+    session.add(plan)
+    return record(
+        session,
+        plan=plan,
+        type_="titration_restart",
+        now=now,
+        dose=dose,
+        missed=missed,
+        old_epoch=old_epoch,
+        old_start=old_start.isoformat(),
+        new_start=restart.isoformat(),
+        rule=reason,
+    )
+
+
+def after_taken(
+    session: Session,
+    *,
+    catalog: Catalog,
+    plan: Plan,
+    patient: Patient,
+    dose: Dose,
+    regimen: Regimen,
+    taken_at: datetime,
+    now: datetime,
+) -> list[RuleEvent]:
+    events: list[RuleEvent] = []
+    if dose.epoch != plan.epoch:
+        return events
+    zone = ZoneInfo(patient.tz)
+    taken_day = taken_at.astimezone(zone).date()
+    shift = regimen.rule("shift_from_taken")
+    if shift is not None and dose.kind != "monitoring" and taken_day != dose.local_date:
+        keep_days = shift.params.get("keep_if_days_before_next")
+        next_day = _next_occasion_day(catalog, plan, patient, dose)
+        keep = (
+            keep_days is not None
+            and next_day is not None
+            and (next_day - taken_day).days >= int(keep_days)
+        )
+        if not keep:
+            rebases = plan.rebases
+            rebases[dose.occasion] = taken_day
+            plan.set_rebases(rebases)
+            plan.updated_at = now
+            session.add(plan)
+            events.append(
+                record(
+                    session,
+                    plan=plan,
+                    type_="schedule_shift",
+                    now=now,
+                    dose=dose,
+                    occasion=dose.occasion,
+                    planned=dose.local_date.isoformat(),
+                    taken=taken_day.isoformat(),
+                    rule=shift.text,
+                )
+            )
+    if regimen.rule("stop_at_cap") is not None and regimen.cap is not None:
+        taken_total = sum(
+            d
+            for (d,) in session.execute(
+                select(Dose.amount).where(
+                    Dose.plan_id == plan.id,
+                    Dose.status == "taken",
+                    Dose.kind != "monitoring",
+                )
+            )
+        )
+        if taken_total + _amount_next(catalog, plan, patient, dose) > regimen.cap + 1e-9:
+            plan.status = "completed"
+            plan.stop_reason = f"cumulative cap {regimen.cap:g} {regimen.unit} reached"
+            plan.updated_at = now
+            session.add(plan)
+            session.execute(
+                update(Dose)
+                .where(
+                    Dose.plan_id == plan.id,
+                    Dose.status.in_(("scheduled", "reminded")),
+                    Dose.id != dose.id,
+                )
+                .values(status="cancelled", next_action_at=None, updated_at=now)
+            )
+            events.append(
+                record(
+                    session,
+                    plan=plan,
+                    type_="cap_reached",
+                    now=now,
+                    dose=dose,
+                    cumulative=taken_total,
+                    cap=regimen.cap,
+                    unit=regimen.unit,
+                )
+            )
+    return events
+
+
+def _next_occasion_day(catalog: Catalog, plan: Plan, patient: Patient, dose: Dose) -> date | None:
+    _, items = expected_items(
+        catalog, plan, patient, until=dose.local_date + timedelta(days=400), since=dose.local_date
+    )
+    for item in items:
+        if item.kind != "monitoring" and item.occasion > dose.occasion:
+            return item.local_date
+    return None
+
+
+def _amount_next(catalog: Catalog, plan: Plan, patient: Patient, dose: Dose) -> float:
+    """The amount of the next dose after ``dose``, or +inf when the regimen has none."""
+    _, items = expected_items(
+        catalog, plan, patient, until=dose.local_date + timedelta(days=400), since=dose.local_date
+    )
+    for item in items:
+        if item.kind != "monitoring" and item.occasion > dose.occasion:
+            return item.amount
+    return float("inf")

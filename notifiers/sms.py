@@ -1,0 +1,87 @@
+"""SMS channels: plain values in, plain results out.
+
+A channel's ``send`` returns a ``SendResult`` or raises ``TransportError`` saying whether
+the failure is permanent (invalid number, opted out: never retry) or transient (timeout,
+429, 5xx: retry while the message is still valid).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import count
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class SmsMessage:
+    key: str  # our idempotency key (outbox row)
+    to: str  # E.164
+    body: str
+    valid_until: datetime | None = None
+    status_callback: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    provider_id: str
+    status: str = "sent"  # queued | sent | accepted ...
+
+
+class TransportError(Exception):
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        code: int | None = None,
+        outcome: str = "failed",  # failed | undeliverable | opted_out | uncertain
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.code = code
+        self.outcome = outcome
+
+
+class SmsChannel(Protocol):
+    name: str
+
+    def send(self, message: SmsMessage) -> SendResult: ...
+
+
+@dataclass
+class ConsoleSms:
+    """The embedded default: texts are written to the log, nothing leaves the machine.
+
+    The message body is logged at INFO on purpose here: this channel exists for a
+    developer or a demo to see texts; production uses Twilio, which logs no bodies.
+    """
+
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("adherence.sms"))
+    name: str = "console"
+    _ids: count[int] = field(default_factory=lambda: count(1))
+
+    def send(self, message: SmsMessage) -> SendResult:
+        sid = f"CONSOLE{next(self._ids):08d}"
+        self.logger.info("SMS %s to %s: %s", sid, mask_phone(message.to), message.body)
+        return SendResult(provider_id=sid, status="sent")
+
+
+@dataclass
+class MemorySms:
+    """Keeps what was sent; used by the simulation to build its timeline."""
+
+    name: str = "memory"
+    sent: list[SmsMessage] = field(default_factory=list)
+
+    def send(self, message: SmsMessage) -> SendResult:
+        self.sent.append(message)
+        return SendResult(provider_id=f"SIM{len(self.sent):08d}", status="sent")
+
+
+def mask_phone(number: str) -> str:
+    """+15551234567 -> +1******4567: enough to tell two patients apart in a log."""
+    if len(number) <= 6:
+        return "*" * len(number)
+    return number[:2] + "*" * (len(number) - 6) + number[-4:]
