@@ -182,7 +182,7 @@ class RuleEvent(SQLModel, table=True):
 
     __tablename__ = "rule_event"
     id: int | None = Field(default=None, primary_key=True)
-    plan_id: int = Field(foreign_key="plan.id", index=True)
+    plan_id: int | None = Field(default=None, foreign_key="plan.id", index=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
     dose_id: int | None = Field(default=None, foreign_key="dose.id")
     type: str = Field(max_length=48)

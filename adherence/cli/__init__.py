@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from adherence.cli import dbcmd, enroll, regimens
+from adherence.cli import dbcmd, enroll, regimens, simulate
 from adherence.cli.common import CliError
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.add_typer(enroll.patient_app, name="patient")
 app.add_typer(enroll.plan_app, name="plan")
 app.command("doses")(enroll.doses)
 app.command("confirm")(enroll.confirm_cmd)
+app.command("simulate")(simulate.simulate)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -232,7 +232,7 @@ def upgrade() -> None:
     op.create_table(
         "rule_event",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("plan_id", sa.Integer(), nullable=False),
+        sa.Column("plan_id", sa.Integer(), nullable=True),
         sa.Column("patient_id", sa.Integer(), nullable=False),
         sa.Column("dose_id", sa.Integer(), nullable=True),
         sa.Column("type", sa.String(length=48), nullable=False),

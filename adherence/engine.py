@@ -1,0 +1,49 @@
+"""One engine tick: the steps, in order, and when the next one is needed.
+
+The daemon calls ``tick`` when it wakes; the simulation calls it on a virtual clock; tests
+call it with a frozen ``now``. It never reads the clock itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from adherence.dispatch import DispatchPolicy, DispatchResult, dispatch_due, next_due
+from adherence.materialize import materialize
+from adherence.outbox import deliver, next_pending
+from notifiers.sms import SmsChannel
+from schedules import Catalog
+
+
+@dataclass
+class TickResult:
+    materialized: int
+    dispatched: DispatchResult
+    sent: int
+    next_at: datetime | None
+
+
+def tick(
+    session: Session,
+    *,
+    now: datetime,
+    catalog: Catalog,
+    policy: DispatchPolicy,
+    channel: SmsChannel,
+    horizon_days: int,
+    do_materialize: bool,
+    status_callback: str | None = None,
+) -> TickResult:
+    written = 0
+    if do_materialize:
+        written = materialize(session, now=now, catalog=catalog, horizon_days=horizon_days)
+    dispatched = dispatch_due(session, now=now, catalog=catalog, policy=policy)
+    sent = deliver(session, now=now, channel=channel, status_callback=status_callback)
+    candidates = [t for t in (next_due(session), next_pending(session)) if t is not None]
+    nxt = min(candidates) if candidates else None
+    if nxt is not None and nxt <= now:
+        nxt = now + timedelta(seconds=1)  # more work queued than one batch: come back at once
+    return TickResult(materialized=written, dispatched=dispatched, sent=sent, next_at=nxt)

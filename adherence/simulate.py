@@ -1,0 +1,434 @@
+"""`adherence simulate SCENARIO.toml`: the real engine on a virtual clock, in memory.
+
+A scenario declares a care team, patients with their plans, the period, and how each
+patient behaves. The output is a timeline of every text sent and received, every dose
+status change and every rule event: what a patient will live through, before they do.
+Format: docs/simulation.md.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from adherence.config import Settings, settings_from_mapping
+from adherence.db import make_engine, upgrade
+from adherence.dispatch import DispatchPolicy
+from adherence.engine import tick
+from adherence.enrollment import EnrollmentError, create_patient, create_plan, create_team
+from adherence.models import Dose, Patient, Plan, RuleEvent
+from adherence.replies import handle_reply
+from notifiers.sms import MemorySms
+from schedules import Catalog, load_catalog
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot run; the message names the key (and patient)."""
+
+
+@dataclass
+class Behaviour:
+    reply: str | None = "T"  # None: ignores every text
+    after: timedelta = timedelta(minutes=10)
+    ignore_days: set[int] = field(default_factory=set)  # simulation days (Day 1 = start) unanswered
+
+
+@dataclass
+class SimPatient:
+    name: str
+    spec: dict[str, Any]
+    behaviour: Behaviour
+    scripted: list[tuple[datetime, str]]
+    id: int | None = None
+
+
+@dataclass
+class Scenario:
+    start: datetime
+    end: datetime
+    team: dict[str, Any]
+    patients: list[SimPatient]
+    settings: Settings
+
+
+_DAYS = re.compile(r"^\s*(\d+)\s*(?:-|–|to)\s*(\d+)\s*$")
+
+
+def _days(value: Any, where: str) -> set[int]:
+    if isinstance(value, list) and all(isinstance(v, int) for v in value):
+        return set(value)
+    if isinstance(value, str):
+        out: set[int] = set()
+        for part in value.split(","):
+            m = _DAYS.match(part)
+            if m:
+                out.update(range(int(m.group(1)), int(m.group(2)) + 1))
+            elif part.strip().isdigit():
+                out.add(int(part))
+            else:
+                raise ScenarioError(
+                    f"{where}: {value!r} is not a list of days like '3-7' or [3, 4]"
+                )
+        return out
+    raise ScenarioError(f"{where}: expected a list of Day numbers or a range like '3-7'")
+
+
+def _instant(value: Any, where: str, zone: ZoneInfo) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=zone)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=zone)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ScenarioError(f"{where}: {value!r} is not an ISO date or date-time") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
+    raise ScenarioError(f"{where}: expected a date or date-time")
+
+
+_TOP = {"simulation", "team", "patient", "engine"}
+_PATIENT = {
+    "name",
+    "phone",
+    "tz",
+    "discreet",
+    "quiet_hours",
+    "language",
+    "behaviour",
+    "reply",
+    "reply_after_minutes",
+    "ignore_days",
+    "plan",
+    "replies",
+    "email",
+}
+_PLAN = {"regimen", "start", "times", "options"}
+
+
+def load_scenario(text: str) -> Scenario:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"scenario is not valid TOML: {exc}") from None
+    for key in data:
+        if key not in _TOP:
+            raise ScenarioError(f"unknown section [{key}] (known: {', '.join(sorted(_TOP))})")
+    sim = data.get("simulation", {})
+    team = data.get("team", {"name": "Simulated MS clinic", "tz": "UTC"})
+    team.setdefault("name", "Simulated MS clinic")
+    team.setdefault("tz", "UTC")
+    try:
+        zone = ZoneInfo(team["tz"])
+    except Exception:
+        raise ScenarioError(f"[team] tz: unknown time zone {team['tz']!r}") from None
+    if "start" not in sim:
+        raise ScenarioError("[simulation] start: required (a date or ISO date-time)")
+    start = _instant(sim["start"], "[simulation] start", zone)
+    if "end" in sim:
+        end = _instant(sim["end"], "[simulation] end", zone)
+    elif "days" in sim:
+        if not isinstance(sim["days"], int) or not 1 <= sim["days"] <= 3660:
+            raise ScenarioError("[simulation] days: a whole number from 1 to 3660")
+        end = start + timedelta(days=sim["days"])
+    else:
+        raise ScenarioError("[simulation] needs end or days")
+    if end <= start:
+        raise ScenarioError("[simulation] end is not after start")
+    try:
+        settings = settings_from_mapping({"engine": data.get("engine", {})}, label="scenario")
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
+    patients = []
+    raw_patients = data.get("patient", [])
+    if not raw_patients:
+        raise ScenarioError("no [[patient]] in the scenario")
+    for n, p in enumerate(raw_patients, 1):
+        where = f"[[patient]] #{n}"
+        for key in p:
+            if key not in _PATIENT:
+                raise ScenarioError(
+                    f"{where} {key}: unknown key (known: {', '.join(sorted(_PATIENT))})"
+                )
+        for key in ("name", "phone", "tz"):
+            if key not in p:
+                raise ScenarioError(f"{where} {key}: required")
+        where = f"patient {p['name']!r}"
+        behaviour = Behaviour()
+        mode = p.get("behaviour", "answers")
+        if mode not in ("answers", "ignores"):
+            raise ScenarioError(f"{where} behaviour: {mode!r} is not 'answers' or 'ignores'")
+        if mode == "ignores":
+            behaviour.reply = None
+        else:
+            behaviour.reply = str(p.get("reply", "T"))
+        mins = p.get("reply_after_minutes", 10)
+        if not isinstance(mins, int) or mins < 0:
+            raise ScenarioError(f"{where} reply_after_minutes: a whole number of minutes")
+        behaviour.after = timedelta(minutes=mins)
+        if "ignore_days" in p:
+            behaviour.ignore_days = _days(p["ignore_days"], f"{where} ignore_days")
+        pz = ZoneInfo(p["tz"]) if _valid_zone(p["tz"]) else zone
+        scripted = []
+        for r, reply in enumerate(p.get("replies", []), 1):
+            if "at" not in reply or "text" not in reply:
+                raise ScenarioError(f"{where} replies[{r}]: needs at and text")
+            scripted.append(
+                (_instant(reply["at"], f"{where} replies[{r}] at", pz), str(reply["text"]))
+            )
+        for m, plan in enumerate(p.get("plan", []), 1):
+            for key in plan:
+                if key not in _PLAN:
+                    raise ScenarioError(
+                        f"{where} plan #{m} {key}: unknown key (known: {', '.join(sorted(_PLAN))})"
+                    )
+            if "regimen" not in plan or "start" not in plan:
+                raise ScenarioError(f"{where} plan #{m}: needs regimen and start")
+        patients.append(
+            SimPatient(name=p["name"], spec=p, behaviour=behaviour, scripted=sorted(scripted))
+        )
+    return Scenario(start=start, end=end, team=team, patients=patients, settings=settings)
+
+
+def _valid_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except Exception:
+        return False
+    return True
+
+
+@dataclass
+class Timeline:
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, at: datetime, zone: ZoneInfo, **fields: Any) -> None:
+        self.events.append({"at": at.astimezone(zone).isoformat(), **fields})
+
+
+def run_scenario(
+    scenario: Scenario, *, catalog: Catalog | None = None, engine: Engine | None = None
+) -> dict[str, Any]:
+    """Run ``scenario``; on ``engine`` (a migrated, empty database) or in memory."""
+    catalog = catalog or load_catalog()
+    own = engine is None
+    if engine is None:
+        engine = make_engine("sqlite://")
+        upgrade(engine)
+    channel = MemorySms()
+    eng = scenario.settings.engine
+    policy = DispatchPolicy(
+        nudges=eng.nudges, nudge_every=timedelta(minutes=eng.nudge_every_minutes)
+    )
+    timeline = Timeline()
+    zones: dict[int, ZoneInfo] = {}
+    names: dict[int, str] = {}
+    by_phone: dict[str, SimPatient] = {}
+    now = scenario.start.astimezone(ZoneInfo("UTC"))
+    pending: list[tuple[datetime, int, str, str]] = []  # (at, patient id, text, why)
+    with Session(engine, expire_on_commit=False) as s:
+        try:
+            team = create_team(
+                s,
+                name=scenario.team["name"],
+                tz=scenario.team["tz"],
+                now=now,
+                phone=scenario.team.get("phone", ""),
+            )
+            for sp in scenario.patients:
+                p = sp.spec
+                patient = create_patient(
+                    s,
+                    team=team,
+                    name=p["name"],
+                    phone=p["phone"],
+                    tz=p["tz"],
+                    now=now,
+                    discreet=bool(p.get("discreet", True)),
+                    quiet_hours=p.get("quiet_hours"),
+                    language=p.get("language", "en"),
+                    email=p.get("email", ""),
+                )
+                sp.id = patient.id
+                zones[patient.id] = ZoneInfo(patient.tz)  # type: ignore[index]
+                names[patient.id] = patient.name  # type: ignore[index]
+                by_phone[patient.phone] = sp
+                for plan in p.get("plan", []):
+                    start = plan["start"]
+                    start = start if isinstance(start, date) else date.fromisoformat(str(start))
+                    create_plan(
+                        s,
+                        catalog=catalog,
+                        patient=patient,
+                        regimen=plan["regimen"],
+                        start=start,
+                        now=now,
+                        times=list(plan.get("times", [])),
+                        options={k: str(v) for k, v in plan.get("options", {}).items()},
+                    )
+                for at, text in sp.scripted:
+                    pending.append((at.astimezone(ZoneInfo("UTC")), patient.id, text, "scripted"))  # type: ignore[arg-type]
+        except (EnrollmentError, ValueError) as exc:
+            raise ScenarioError(f"enrolment: {exc}") from None
+        statuses: dict[int, str] = {}
+        seen_events = 0
+        seen_sent = 0
+        next_materialize = now
+        end = scenario.end.astimezone(ZoneInfo("UTC"))
+        while now <= end:
+            # Replies due now, in order.
+            pending.sort()
+            while pending and pending[0][0] <= now:
+                at, pid, text, why = pending.pop(0)
+                patient = s.get(Patient, pid)
+                assert patient is not None
+                timeline.add(at, zones[pid], type="reply", patient=names[pid], text=text, why=why)
+                outcome = handle_reply(
+                    s,
+                    catalog=catalog,
+                    patient=patient,
+                    text=text,
+                    now=at,
+                    snooze_minutes=eng.snooze_minutes,
+                    horizon_days=eng.horizon_days,
+                )
+                if outcome.answer:
+                    timeline.add(
+                        at,
+                        zones[pid],
+                        type="sms",
+                        patient=names[pid],
+                        purpose="answer",
+                        text=outcome.answer,
+                    )
+            do_mat = now >= next_materialize
+            if do_mat:
+                # Once a virtual day is plenty with a 35-day horizon (plan changes
+                # materialise at once anyway); hourly would only slow the simulation.
+                next_materialize = now + timedelta(minutes=max(eng.materialize_every_minutes, 1440))
+            result = tick(
+                s,
+                now=now,
+                catalog=catalog,
+                policy=policy,
+                channel=channel,
+                horizon_days=eng.horizon_days,
+                do_materialize=do_mat,
+            )
+            for msg in channel.sent[seen_sent:]:
+                sp = by_phone[msg.to]
+                pid = sp.id
+                assert pid is not None
+                purpose = (
+                    msg.key.split(":")[2] if msg.key.startswith("dose:") else msg.key.split(":")[0]
+                )
+                timeline.add(
+                    now, zones[pid], type="sms", patient=names[pid], purpose=purpose, text=msg.body
+                )
+                if msg.key.startswith("dose:") and purpose in ("reminder", "nudge", "snooze"):
+                    dose = s.get(Dose, int(msg.key.split(":")[1]))
+                    if (
+                        dose is not None
+                        and dose.kind == "dose"
+                        and sp.behaviour.reply
+                        and (dose.local_date - scenario.start.astimezone(zones[pid]).date()).days
+                        + 1
+                        not in sp.behaviour.ignore_days
+                        and not any(p[1] == pid and p[3] == "behaviour" for p in pending)
+                    ):
+                        pending.append(
+                            (now + sp.behaviour.after, pid, sp.behaviour.reply, "behaviour")
+                        )
+            seen_sent = len(channel.sent)
+            for dose in s.exec(select(Dose).order_by(Dose.due_at, Dose.id)).all():
+                old = statuses.get(dose.id)  # type: ignore[arg-type]
+                if old != dose.status:
+                    quiet = dose.status == "scheduled" or (
+                        old == "scheduled" and dose.status == "cancelled"
+                    )
+                    if not quiet:
+                        timeline.add(
+                            now,
+                            zones[dose.patient_id],
+                            type="status",
+                            patient=names[dose.patient_id],
+                            dose=dose.id,
+                            day=dose.day,
+                            due=dose.due_at.astimezone(zones[dose.patient_id]).isoformat(),
+                            amount=dose.amount,
+                            unit=dose.unit,
+                            phase=dose.phase,
+                            old=old or "scheduled",
+                            new=dose.status,
+                            late=dose.late,
+                        )
+                    statuses[dose.id] = dose.status  # type: ignore[index]
+            events = s.exec(select(RuleEvent).order_by(RuleEvent.id)).all()
+            for ev in events[seen_events:]:
+                timeline.add(
+                    ev.at,
+                    zones[ev.patient_id],
+                    type="rule",
+                    patient=names[ev.patient_id],
+                    rule=ev.type,
+                    details=ev.details,
+                )
+            seen_events = len(events)
+            candidates = [t for t in (result.next_at, next_materialize) if t is not None]
+            candidates += [p[0] for p in pending]
+            nxt = min(candidates) if candidates else end + timedelta(seconds=1)
+            now = max(nxt, now + timedelta(seconds=1))
+        plans = s.exec(select(Plan)).all()
+        summary = {
+            "patients": len(scenario.patients),
+            "plans": len(plans),
+            "texts_sent": sum(1 for e in timeline.events if e["type"] == "sms"),
+            "doses": _count(s),
+            "rule_events": [e["rule"] for e in timeline.events if e["type"] == "rule"],
+        }
+    if own:
+        engine.dispose()
+    return {
+        "start": scenario.start.isoformat(),
+        "end": scenario.end.isoformat(),
+        "summary": summary,
+        "events": timeline.events,
+    }
+
+
+def _count(s: Session) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for dose in s.exec(select(Dose)).all():
+        out[dose.status] = out.get(dose.status, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def render_text(result: dict[str, Any]) -> str:
+    lines = [f"simulation {result['start']} .. {result['end']}"]
+    for e in result["events"]:
+        at = e["at"][:16].replace("T", " ")
+        who = e.get("patient", "")
+        if e["type"] == "sms":
+            lines.append(f"{at}  {who:<12} <- text ({e['purpose']}): {e['text']}")
+        elif e["type"] == "reply":
+            lines.append(f"{at}  {who:<12} -> reply: {e['text']}")
+        elif e["type"] == "status":
+            late = " (late)" if e.get("late") else ""
+            lines.append(
+                f"{at}  {who:<12} dose Day {e['day']} {e['amount']:g} {e['unit']} "
+                f"({e['phase']}, due {e['due'][11:16]}): {e['old']} -> {e['new']}{late}"
+            )
+        elif e["type"] == "rule":
+            lines.append(f"{at}  {who:<12} RULE {e['rule']}: {e['details']}")
+    s = result["summary"]
+    lines.append(
+        f"summary: {s['texts_sent']} texts, doses {s['doses']}, rule events {s['rule_events']}"
+    )
+    return "\n".join(lines)
