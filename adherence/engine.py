@@ -6,6 +6,7 @@ call it with a frozen ``now``. It never reads the clock itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,7 +14,7 @@ from sqlmodel import Session
 
 from adherence.dispatch import DispatchPolicy, DispatchResult, dispatch_due, next_due
 from adherence.materialize import materialize
-from adherence.outbox import deliver, next_pending
+from adherence.outbox import Sender, deliver, next_pending
 from notifiers.sms import SmsChannel
 from schedules import Catalog
 
@@ -32,16 +33,21 @@ def tick(
     now: datetime,
     catalog: Catalog,
     policy: DispatchPolicy,
-    channel: SmsChannel,
+    channel: SmsChannel | None = None,
+    sender: Sender | None = None,
     horizon_days: int,
     do_materialize: bool,
     status_callback: str | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> TickResult:
     written = 0
     if do_materialize:
         written = materialize(session, now=now, catalog=catalog, horizon_days=horizon_days)
     dispatched = dispatch_due(session, now=now, catalog=catalog, policy=policy)
-    sent = deliver(session, now=now, channel=channel, status_callback=status_callback)
+    sent = deliver(
+        session, now=now, channel=channel, sender=sender, status_callback=status_callback,
+        clock=clock,
+    )
     candidates = [t for t in (next_due(session), next_pending(session)) if t is not None]
     nxt = min(candidates) if candidates else None
     if nxt is not None and nxt <= now:

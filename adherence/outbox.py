@@ -1,28 +1,87 @@
 """The outbox: a message is a row before it is a network call.
 
 ``enqueue`` writes the row (unique key: a second enqueue of the same key is a no-op), in
-the same transaction as the state change that caused it. ``deliver`` sends due rows
-through a channel and records the outcome; a crash between the two leaves a ``sending``
-row that the next start reconciles instead of blindly resending.
+the same transaction as the state change that caused it. ``deliver`` claims due rows
+(``sending``, committed before any network call), sends them through the channel on a
+bounded thread pool at a configured rate, and records each outcome. A row left in
+``sending`` by a crash or a timed-out request is reconciled with the provider before
+anything is resent: found -> sent; not found -> pending again while still valid.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from adherence.models import OutboxMessage, Patient
-from notifiers.sms import SmsChannel, SmsMessage, TransportError
+from notifiers.sms import SendResult, SmsChannel, SmsMessage, TransportError
 
 log = logging.getLogger("adherence.outbox")
 
 BACKOFF_BASE = timedelta(seconds=5)
 BACKOFF_MAX = timedelta(minutes=10)
+RECONCILE_AFTER = timedelta(seconds=30)
+
+
+class Reconciler(Protocol):
+    def reconcile(self, message: SmsMessage, since: datetime) -> str | None: ...
+
+
+class RateLimiter:
+    """A token bucket shared by the sending threads (messages per second)."""
+
+    def __init__(
+        self,
+        per_second: float,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = per_second
+        self.capacity = burst if burst is not None else max(1.0, per_second)
+        self.tokens = self.capacity
+        self.clock = clock
+        self.stamp = clock()
+        self.lock = threading.Lock()
+
+    def acquire(self) -> None:
+        while True:
+            with self.lock:
+                now = self.clock()
+                self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+                self.stamp = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                wait = (1 - self.tokens) / self.rate
+            time.sleep(wait)
+
+
+@dataclass
+class Sender:
+    """The channel plus how to use it: concurrency, rate, status callback URL."""
+
+    channel: SmsChannel
+    workers: int = 8
+    rate_per_second: float = 1.0
+    status_callback: str | None = None
+
+    def __post_init__(self) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sms")
+        self.limiter = RateLimiter(self.rate_per_second)
+
+    def close(self, wait: bool = True) -> None:
+        self.pool.shutdown(wait=wait, cancel_futures=False)
 
 
 def enqueue(
@@ -73,15 +132,7 @@ def next_pending(session: Session) -> datetime | None:
     ).first()
 
 
-def deliver(
-    session: Session,
-    *,
-    now: datetime,
-    channel: SmsChannel,
-    limit: int = 200,
-    status_callback: str | None = None,
-) -> int:
-    """Send due pending messages; returns how many were handed to the channel."""
+def _claim(session: Session, now: datetime, limit: int) -> list[OutboxMessage]:
     rows = session.exec(
         select(OutboxMessage)
         .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
@@ -89,75 +140,228 @@ def deliver(
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
-    claimed: list[OutboxMessage] = []
+    claimed = []
     for msg in rows:
-        msg = msg[0] if isinstance(msg, tuple) else msg
+        msg.updated_at = now
         if msg.valid_until <= now:
             msg.status = "expired"
             msg.next_attempt_at = None
-            msg.updated_at = now
             log.info("outbox expired id=%s purpose=%s", msg.id, msg.purpose)
             continue
         msg.status = "sending"
         msg.attempts += 1
-        msg.updated_at = now
         claimed.append(msg)
     session.commit()  # the claim is durable before any network call
-    handed = 0
-    for msg in claimed:
-        outcome = send_one(channel, msg, now=now, status_callback=status_callback)
-        session.add(msg)
-        session.commit()
-        if outcome:
-            handed += 1
-    return handed
+    return claimed
 
 
-def send_one(
-    channel: SmsChannel, msg: OutboxMessage, *, now: datetime, status_callback: str | None
-) -> bool:
-    try:
-        result = channel.send(
-            SmsMessage(
-                key=msg.key,
-                to=msg.to,
-                body=msg.body,
-                valid_until=msg.valid_until,
-                status_callback=status_callback,
-            )
-        )
-    except TransportError as exc:
-        msg.error = str(exc)[:500]
-        if exc.permanent:
-            msg.status = "failed" if exc.outcome == "failed" else exc.outcome
-            msg.next_attempt_at = None
-        elif exc.outcome == "uncertain":
-            msg.status = "sending"  # reconcile with the provider before any retry
-        else:
-            delay = min(BACKOFF_MAX, BACKOFF_BASE * (2 ** max(0, msg.attempts - 1)))
-            delay = delay * (0.5 + random.random())  # jitter
-            retry_at = now + delay
-            if retry_at >= msg.valid_until:
-                msg.status = "expired"
-                msg.next_attempt_at = None
-            else:
-                msg.status = "pending"
-                msg.next_attempt_at = retry_at
-        log.info("outbox send failed id=%s purpose=%s status=%s", msg.id, msg.purpose, msg.status)
-        msg.updated_at = now
-        return False
-    msg.status = result.status if result.status in ("sent", "delivered") else "sent"
-    msg.provider_id = result.provider_id
-    msg.sent_at = now
-    msg.next_attempt_at = None
-    msg.updated_at = now
-    log.info("outbox sent id=%s purpose=%s channel=%s", msg.id, msg.purpose, channel.name)
-    return True
-
-
-def mark_patient_undeliverable(session: Session, patient_id: int, now: datetime) -> None:
-    session.execute(
-        update(Patient)
-        .where(Patient.id == patient_id)
-        .values(sms_status="undeliverable", updated_at=now)
+def _message(msg: OutboxMessage, status_callback: str | None) -> SmsMessage:
+    return SmsMessage(
+        key=msg.key,
+        to=msg.to,
+        body=msg.body,
+        valid_until=msg.valid_until,
+        status_callback=status_callback,
     )
+
+
+def deliver(
+    session: Session,
+    *,
+    now: datetime,
+    channel: SmsChannel | None = None,
+    sender: Sender | None = None,
+    limit: int = 500,
+    status_callback: str | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> int:
+    """Send due pending messages; returns how many the channel accepted.
+
+    With a ``sender`` the sends run on its thread pool at its rate; with a bare
+    ``channel`` (simulation, tests) they run one by one in this thread.
+    """
+    handed = 0
+    while True:
+        claimed = _claim(session, now, limit)
+        if not claimed:
+            return handed
+        if sender is None:
+            assert channel is not None
+            outcomes = [_attempt(channel, None, _message(m, status_callback)) for m in claimed]
+        else:
+            futures = [
+                sender.pool.submit(
+                    _attempt, sender.channel, sender.limiter, _message(m, sender.status_callback)
+                )
+                for m in claimed
+            ]
+            outcomes = [f.result() for f in futures]
+        done_at = clock() if clock else now
+        for msg, outcome in zip(claimed, outcomes, strict=True):
+            if _record(session, msg, outcome, done_at):
+                handed += 1
+        session.commit()
+        if len(claimed) < limit:
+            return handed
+
+
+def _attempt(
+    channel: SmsChannel, limiter: RateLimiter | None, message: SmsMessage
+) -> SendResult | TransportError:
+    if limiter is not None:
+        limiter.acquire()
+    try:
+        return channel.send(message)
+    except TransportError as exc:
+        return exc
+    except Exception as exc:  # a bug or an unexpected library error: never crash the daemon
+        log.exception("channel raised unexpectedly")
+        return TransportError(
+            f"unexpected {type(exc).__name__}", permanent=False, outcome="uncertain"
+        )
+
+
+def _record(
+    session: Session, msg: OutboxMessage, outcome: SendResult | TransportError, now: datetime
+) -> bool:
+    msg.updated_at = now
+    if isinstance(outcome, SendResult):
+        msg.status = "sent"
+        msg.provider_id = outcome.provider_id
+        msg.sent_at = now
+        msg.next_attempt_at = None
+        msg.error = ""
+        log.info("outbox sent id=%s purpose=%s", msg.id, msg.purpose)
+        return True
+    exc = outcome
+    msg.error = str(exc)[:500]
+    if exc.permanent:
+        msg.status = {"undeliverable": "undeliverable", "opted_out": "opted_out"}.get(
+            exc.outcome, "failed"
+        )
+        msg.next_attempt_at = None
+        if msg.patient_id is not None and exc.outcome in ("undeliverable", "opted_out"):
+            new = "undeliverable" if exc.outcome == "undeliverable" else "opted_out"
+            session.execute(
+                update(Patient)
+                .where(Patient.id == msg.patient_id)
+                .values(sms_status=new, updated_at=now)
+            )
+    elif exc.outcome == "uncertain":
+        msg.status = "sending"  # reconcile with the provider before any retry
+        msg.next_attempt_at = None
+    else:
+        delay = min(BACKOFF_MAX, BACKOFF_BASE * (2 ** max(0, msg.attempts - 1)))
+        retry_at = now + delay * (0.5 + random.random())  # jitter
+        if retry_at >= msg.valid_until:
+            msg.status = "expired"
+            msg.next_attempt_at = None
+        else:
+            msg.status = "pending"
+            msg.next_attempt_at = retry_at
+    log.info(
+        "outbox send failed id=%s purpose=%s status=%s code=%s",
+        msg.id,
+        msg.purpose,
+        msg.status,
+        exc.code,
+    )
+    return False
+
+
+def reconcile_in_flight(
+    session: Session,
+    *,
+    now: datetime,
+    channel: SmsChannel,
+    older_than: timedelta = RECONCILE_AFTER,
+    status_callback: str | None = None,
+) -> int:
+    """Settle rows left ``sending`` (a crash mid-send, a timed-out request): ask the
+    provider whether the message exists; if so it was sent; if not, send it again while
+    it is still valid. Channels that cannot be asked (the console) resend."""
+    rows = session.exec(
+        select(OutboxMessage)
+        .where(OutboxMessage.status == "sending", OutboxMessage.updated_at <= now - older_than)
+        .with_for_update(skip_locked=True)
+    ).all()
+    settled = 0
+    for msg in rows:
+        found: str | None = None
+        reconcile = getattr(channel, "reconcile", None)
+        if reconcile is not None:
+            try:
+                found = reconcile(_message(msg, status_callback), msg.created_at)
+            except TransportError:
+                continue  # cannot ask now; next tick
+        msg.updated_at = now
+        if found:
+            msg.status = "sent"
+            msg.provider_id = found
+            msg.sent_at = msg.sent_at or now
+            log.info("outbox reconciled id=%s found=yes", msg.id)
+        elif msg.valid_until > now:
+            msg.status = "pending"
+            msg.next_attempt_at = now
+            log.info("outbox reconciled id=%s found=no resend=yes", msg.id)
+        else:
+            msg.status = "expired"
+            log.info("outbox reconciled id=%s found=no resend=no (expired)", msg.id)
+        settled += 1
+    session.commit()
+    return settled
+
+
+STATUS_ORDER = {
+    "pending": 0,
+    "sending": 1,
+    "accepted": 2,
+    "scheduled": 2,
+    "queued": 3,
+    "sent": 4,
+    "delivered": 5,
+    "read": 6,
+    "undelivered": 5,
+    "failed": 5,
+    "canceled": 5,
+}
+
+
+def apply_status(
+    session: Session,
+    *,
+    provider_id: str,
+    status: str,
+    error_code: int | None,
+    now: datetime,
+    undeliverable_after: int = 2,
+) -> OutboxMessage | None:
+    """A delivery status callback: only ever moves a message forward; repeated carrier
+    failures (30003/30005/30006) mark the patient's phone undeliverable."""
+    msg = session.exec(
+        select(OutboxMessage).where(OutboxMessage.provider_id == provider_id)
+    ).first()
+    if msg is None:
+        return None
+    if STATUS_ORDER.get(status, -1) > STATUS_ORDER.get(msg.status, -1):
+        msg.status = status
+        msg.updated_at = now
+        if error_code:
+            msg.error = f"twilio {error_code}"
+        session.add(msg)
+    if error_code in (30003, 30005, 30006) and msg.patient_id is not None:
+        recent = session.exec(
+            select(OutboxMessage.error)
+            .where(OutboxMessage.patient_id == msg.patient_id, OutboxMessage.sent_at.is_not(None))
+            .order_by(OutboxMessage.sent_at.desc())
+            .limit(undeliverable_after)
+        ).all()
+        failures = [e for e in recent if e in ("twilio 30003", "twilio 30005", "twilio 30006")]
+        if len(failures) >= undeliverable_after:
+            session.execute(
+                update(Patient)
+                .where(Patient.id == msg.patient_id)
+                .values(sms_status="undeliverable", updated_at=now)
+            )
+    session.commit()
+    return msg

@@ -7,11 +7,11 @@ the failure is permanent (invalid number, opted out: never retry) or transient (
 
 from __future__ import annotations
 
-import logging
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import count
-from typing import Protocol
+from typing import Protocol, TextIO
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,19 +52,18 @@ class SmsChannel(Protocol):
 
 @dataclass
 class ConsoleSms:
-    """The embedded default: texts are written to the log, nothing leaves the machine.
+    """The embedded default: texts are printed to standard output, nothing leaves the
+    machine. Printed, not logged: the log never carries message bodies at INFO, and this
+    channel exists only so a developer or a demo can read the texts."""
 
-    The message body is logged at INFO on purpose here: this channel exists for a
-    developer or a demo to see texts; production uses Twilio, which logs no bodies.
-    """
-
-    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("adherence.sms"))
+    stream: TextIO = field(default_factory=lambda: sys.stdout)
     name: str = "console"
     _ids: count[int] = field(default_factory=lambda: count(1))
 
     def send(self, message: SmsMessage) -> SendResult:
         sid = f"CONSOLE{next(self._ids):08d}"
-        self.logger.info("SMS %s to %s: %s", sid, mask_phone(message.to), message.body)
+        self.stream.write(f"[sms {sid} to {mask_phone(message.to)}] {message.body}\n")
+        self.stream.flush()
         return SendResult(provider_id=sid, status="sent")
 
 

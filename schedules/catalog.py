@@ -166,7 +166,7 @@ def load_catalog(text: str | None = None) -> Catalog:
     for i, entry in enumerate(entries):
         therapy = _validate_entry(i, entry)
         if therapy.code in seen:
-            raise CatalogError(f"therapy {therapy.code!r}: code: duplicate code")
+            raise _Where(therapy.code).fail("code", "duplicate code")
         seen.add(therapy.code)
         therapies.append(therapy)
     catalog = Catalog(therapies)
@@ -242,6 +242,14 @@ _MON_KEYS = {
     "when",
 }
 _OPTION_KEYS = {"type", "help", "values", "min", "max", "default", "required", "refused"}
+_WINDOW_KEYS = {
+    "earliest_after_previous",
+    "latest_after_previous",
+    "earliest_before_target",
+    "latest_after_target",
+    "each",
+    "source",
+}
 
 
 class _Where:
@@ -270,6 +278,73 @@ def _unknown(where: _Where, data: Mapping[str, Any], allowed: set[str], path: st
             raise where.fail(
                 f"{path}{key}", f"unknown field (allowed: {', '.join(sorted(allowed))})"
             )
+
+
+def _duration(
+    where: _Where, value: Any, path: str, *, signed: bool = False, positive: bool = False
+) -> Step:
+    """A duration string; negative only where ``signed``; zero refused where ``positive``
+    (a repeat of "0 days" would never end)."""
+    if not isinstance(value, str):
+        raise where.fail(path, f"expected a duration like '14 days', got {value!r}")
+    try:
+        step = Step.parse(value)
+    except ValueError as exc:
+        raise where.fail(path, str(exc)) from None
+    if not signed and (step.days < 0 or step.months < 0):
+        raise where.fail(path, f"{value!r} must not be negative")
+    if positive and step.days <= 0 and step.months <= 0:
+        raise where.fail(path, f"{value!r} must be longer than zero")
+    return step
+
+
+def _number_or_ref(
+    where: _Where, value: Any, path: str, variables: set[str], what: str = "a number"
+) -> None:
+    if isinstance(value, str) and value.startswith("$") and value[1:] in variables:
+        return
+    if isinstance(value, str) and value.startswith("$"):
+        known = ", ".join(sorted(variables)) or "none"
+        raise where.fail(path, f"{value!r} names no option or derived value (known: {known})")
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise where.fail(path, f"expected {what}, got {value!r}")
+
+
+def _whole(
+    where: _Where, data: Mapping[str, Any], key: str, path: str, variables: set[str]
+) -> None:
+    """A whole number of at least 1, or ``"$option"`` where ``variables`` allows it."""
+    if key not in data:
+        return
+    value = data[key]
+    if isinstance(value, str) and value.startswith("$") and variables:
+        _number_or_ref(where, value, f"{path}{key}", variables)
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise where.fail(f"{path}{key}", f"expected a whole number of at least 1, got {value!r}")
+
+
+def _when(
+    where: _Where, block: Mapping[str, Any], options: Mapping[str, OptionSpec], path: str
+) -> None:
+    """``when`` names options of this therapy, and values that option can take."""
+    when = block.get("when", {})
+    if not isinstance(when, dict):
+        raise where.fail(f"{path}when", f"expected a table like {{ option = value }}, got {when!r}")
+    for key, wanted in when.items():
+        spec = options.get(key)
+        if spec is None:
+            raise where.fail(f"{path}when.{key}", "names no option of this therapy")
+        for value in wanted if isinstance(wanted, list) else [wanted]:
+            try:
+                ok = spec.check(where.code, str(value)) == str(value)
+            except OptionError:
+                ok = False
+            if not ok:
+                raise where.fail(
+                    f"{path}when.{key}",
+                    f"{value!r} is never a value of {key} ({spec.valid_words()})",
+                )
 
 
 def _validate_entry(i: int, entry: Any) -> Therapy:
@@ -319,6 +394,14 @@ def _validate_entry(i: int, entry: Any) -> Therapy:
         )
         if otype == "choice" and not options[oname].values:
             raise where.fail(f"options.{oname}.values", "a choice needs values")
+        default = options[oname].default
+        if default is not None:
+            try:
+                options[oname].check(code, default)
+            except OptionError as exc:
+                raise where.fail(f"options.{oname}.default", str(exc)) from None
+    derived = [str(n) for n in entry.get("derive", {}).get("names", [])]
+    variables = {*options, *derived, *(f"{n}_tablets" for n in derived)}
     phases = entry.get("phases")
     if not isinstance(phases, list) or not phases:
         raise where.fail("phases", "at least one phase is required")
@@ -326,38 +409,45 @@ def _validate_entry(i: int, entry: Any) -> Therapy:
         path = f"phases[{j}]."
         _unknown(where, ph, _PHASE_KEYS, path)
         _expect(where, ph, "name", str, path)
+        if "label" in ph:
+            _expect(where, ph, "label", str, path)
         if "amount" not in ph and "amounts" not in ph:
             raise where.fail(f"{path}amount", "is required")
-        if "amount" in ph and not isinstance(ph["amount"], int | float | str):
-            raise where.fail(f"{path}amount", f"expected a number, got {ph['amount']!r}")
-        if isinstance(ph.get("amount"), str) and not ph["amount"].startswith("$"):
-            raise where.fail(f"{path}amount", f"expected a number, got {ph['amount']!r}")
+        if "amount" in ph:
+            _number_or_ref(where, ph["amount"], f"{path}amount", variables)
+        if "amounts" in ph:
+            amounts = ph["amounts"]
+            if isinstance(amounts, list) and amounts:
+                for n, a in enumerate(amounts):
+                    _number_or_ref(where, a, f"{path}amounts[{n}]", set())
+            else:
+                _number_or_ref(where, amounts, f"{path}amounts", variables, "a list of numbers")
         if ph.get("kind", "dose") not in KINDS or ph.get("kind") == MONITORING:
             raise where.fail(f"{path}kind", "must be dose or infusion")
+        for k in ("day", "count", "through_day"):
+            _whole(where, ph, k, path, variables if k != "day" else set())
+        if not isinstance(ph.get("weekdays", False), bool):
+            raise where.fail(f"{path}weekdays", f"expected true or false, got {ph['weekdays']!r}")
         starts = [k for k in ("day", "from_start", "after") if k in ph]
         if len(starts) > 1:
             raise where.fail(path.rstrip("."), "give only one of day, from_start, after")
         for k in ("from_start", "after", "every"):
             if k in ph:
-                try:
-                    Step.parse(ph[k])
-                except (ValueError, TypeError) as exc:
-                    raise where.fail(f"{path}{k}", str(exc)) from None
+                _duration(where, ph[k], f"{path}{k}", positive=k == "every")
         if "window" in ph:
             win = ph["window"]
+            _unknown(where, win, _WINDOW_KEYS, f"{path}window.")
             for k in win:
-                if k in ("each", "source"):
-                    continue
-                try:
-                    Step.parse(win[k])
-                except (ValueError, TypeError) as exc:
-                    raise where.fail(f"{path}window.{k}", str(exc)) from None
+                if k not in ("each", "source"):
+                    _duration(where, win[k], f"{path}window.{k}")
+            if not isinstance(win.get("each", False), bool):
+                raise where.fail(
+                    f"{path}window.each", f"expected true or false, got {win['each']!r}"
+                )
             if win.get("source", "label") not in SOURCES:
                 raise where.fail(f"{path}window.source", f"must be one of {', '.join(SOURCES)}")
-        for k in ("when",):
-            for ok in ph.get(k, {}):
-                if ok not in options:
-                    raise where.fail(f"{path}when.{ok}", "names no option of this therapy")
+        _when(where, ph, options, path)
+    phase_names = {ph["name"] for ph in phases}
     for j, mon in enumerate(entry.get("monitoring", [])):
         path = f"monitoring[{j}]."
         _unknown(where, mon, _MON_KEYS, path)
@@ -367,6 +457,32 @@ def _validate_entry(i: int, entry: Any) -> Therapy:
             raise where.fail(f"{path}anchor", "must be start, dose or phase_start")
         if mon.get("source", "label") not in SOURCES:
             raise where.fail(f"{path}source", f"must be one of {', '.join(SOURCES)}")
+        if "offset" in mon:
+            _duration(where, mon["offset"], f"{path}offset", signed=True)
+        if "offsets" in mon:
+            offsets = mon["offsets"]
+            if not isinstance(offsets, list) or not offsets:
+                raise where.fail(f"{path}offsets", "expected a list of durations")
+            for n, off in enumerate(offsets):
+                _duration(where, off, f"{path}offsets[{n}]", signed=True)
+        if "every" in mon:
+            _duration(where, mon["every"], f"{path}every", positive=True)
+        if "until_after_last_dose" in mon:
+            _duration(where, mon["until_after_last_dose"], f"{path}until_after_last_dose")
+        for k in ("count", "first"):
+            _whole(where, mon, k, path, set())
+        if "at" in mon:
+            try:
+                parse_hhmm(mon["at"])
+            except (ValueError, AttributeError) as exc:
+                raise where.fail(f"{path}at", str(exc)) from None
+        for n, pname in enumerate(mon.get("phases", [])):
+            if pname not in phase_names:
+                raise where.fail(
+                    f"{path}phases[{n}]",
+                    f"{pname!r} names no phase (phases: {', '.join(sorted(phase_names))})",
+                )
+        _when(where, mon, options, path)
     for j, rule in enumerate(entry.get("rules", [])):
         path = f"rules[{j}]."
         rtype = _expect(where, rule, "type", str, path)
@@ -384,6 +500,7 @@ def _validate_entry(i: int, entry: Any) -> Therapy:
                 raise where.fail(f"{path}{pname}", f"has the wrong type: {rule[pname]!r}")
         if rtype == "missed" and rule.get("action") not in MISSED_ACTIONS:
             raise where.fail(f"{path}action", f"must be one of {', '.join(MISSED_ACTIONS)}")
+        _when(where, rule, options, path)
     return Therapy(
         code=code,
         name=name,

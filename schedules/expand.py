@@ -61,7 +61,11 @@ def occasions(
         )
         if phase.every is None and not phase.weekdays:
             limit = 1
-        anchor, n0, n = first, 0, 0
+        # Occasion k of the phase is ``anchor + lead + k * every``, computed in one step from
+        # Day 1 (for ``from_start``) so that a month-end date never drifts.
+        anchor, lead, n0, n = first, Step(), 0, 0
+        if phase.from_start is not None:
+            anchor, lead = start, phase.from_start
         cursor = first
         while limit is None or n < limit:
             if phase.weekdays:
@@ -70,11 +74,10 @@ def occasions(
                 when = cursor
                 cursor = cursor + timedelta(days=1)
             else:
-                step = phase.every or Step()
-                when = step.times(anchor, n - n0)
+                when = _nth(anchor, lead, phase.every or Step(), n - n0)
             if index in rebases:
                 when = rebases[index]
-                anchor, n0 = when, n
+                anchor, lead, n0 = when, Step(), n
                 cursor = when + timedelta(days=1)
             if (last_day is not None and when > last_day) or when > until:
                 break
@@ -91,6 +94,13 @@ def occasions(
             return  # an open-ended phase runs to the horizon: nothing follows it
         if n == 0:
             return  # this phase starts beyond the horizon, and so does every later one
+
+
+def _nth(anchor: date, lead: Step, every: Step, k: int) -> date:
+    """``anchor + lead + k * every`` as one calendar distance: Mar 31 + 6 months is Sep 30,
+    and + 12 months is Mar 31 again (stepping from Sep 30 would give Mar 30)."""
+    total = Step(days=lead.days + every.days * k, months=lead.months + every.months * k)
+    return total.times(anchor, 1)
 
 
 def _first_date(phase: Phase, start: date, previous: date | None) -> date:
@@ -137,7 +147,7 @@ def expand(
 ) -> list[Item]:
     """Every dose, infusion and monitoring item from ``since`` (default: Day 1) to
     ``until`` inclusive, in time order, at local wall-clock times in ``zone``."""
-    slots = tuple(times) if times else regimen.default_times
+    slots = tuple(sorted(times)) if times else regimen.default_times
     if len(slots) != regimen.times_per_day:
         raise ValueError(
             f"{regimen.name} is given {regimen.times_per_day} time(s) a day; "
@@ -182,14 +192,23 @@ def expand(
                     latest=occ.latest,
                 )
             )
+        if per > 1 and items[-1].at < items[-2].at:
+            # A DST gap pushed an early slot past a later one (02:30 -> 03:30 > 03:15):
+            # keep time order; keys stay with their slots.
+            items[-per:] = sorted(items[-per:], key=lambda i: i.at)
     finished = regimen.finite and (not occ_list or occ_list[-1].day <= horizon)
     for spec in regimen.monitoring:
-        for n, when in enumerate(_monitoring_dates(spec, start, until, occ_list, finished)):
+        for n, raw_when in enumerate(_monitoring_dates(spec, start, until, occ_list, finished)):
+            # A check due before Day 1 (LVEF a week before the first infusion) is done on
+            # Day 1, before that day's dose: the plan starts on Day 1 and never earlier.
+            when = max(raw_when, start)
             if when < lower or when > until:
                 continue
             t = spec.at or (
                 slots[0] if spec.anchor == "dose" and spec.first == 1 else regimen.monitoring_time
             )
+            if raw_when < start:
+                t = min(t, slots[0])
             items.append(
                 Item(
                     key=f"monitoring:{spec.name}:{n}",
@@ -224,7 +243,6 @@ def _monitoring_dates(
     spec: Monitoring, start: date, until: date, occ: list[Occasion], finished: bool
 ) -> Iterator[date]:
     if spec.anchor == "start":
-        base = spec.offsets[0].times(start, 1)
         end: date | None = None
         if spec.until_after_last_dose is not None:
             if not finished or not occ:
@@ -233,7 +251,7 @@ def _monitoring_dates(
                 end = spec.until_after_last_dose.times(occ[-1].day, 1)
         n = 0
         while spec.count is None or n < spec.count:
-            when = spec.every.times(base, n) if spec.every else base
+            when = _nth(start, spec.offsets[0], spec.every or Step(), n)
             if when > until or (end is not None and when > end):
                 return
             yield when

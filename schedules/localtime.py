@@ -11,6 +11,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+# Scanning step for offset changes. Real zones keep an offset for weeks at least; two
+# changes inside one step (there and back) would go unseen, and none is on record.
+_STEP = timedelta(hours=6)
+_SECOND = timedelta(seconds=1)
+
+# zone -> year -> the local dates of that year that hold a DST gap or fold (None: the
+# year is too close to datetime's limits to scan, so every date takes the slow path).
+_MAX_ZONES = 4096
+_IRREGULAR: dict[ZoneInfo, dict[int, frozenset[date] | None]] = {}
+
 
 def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
     """The aware datetime (in ``zone``) for wall-clock ``at`` on ``day``.
@@ -18,11 +28,71 @@ def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
     ``fold=0`` selects the first instant of an ambiguous time, and for a non-existent time
     it applies the offset in force before the gap, which after normalising through UTC
     is exactly "forward by the gap".
+
+    Most dates hold no offset change, and there the wall time is taken as it is; only
+    dates that hold a gap or a fold (found once per zone and year) take the round trip.
     """
+    years = _IRREGULAR.get(zone)
+    if years is None:
+        if len(_IRREGULAR) >= _MAX_ZONES:
+            _IRREGULAR.clear()  # zones made with ZoneInfo.no_cache() must not pile up
+        years = _IRREGULAR.setdefault(zone, {})
+    year = day.year
+    if year in years:
+        irregular = years[year]
+    else:
+        irregular = years[year] = _irregular_dates(zone, year)
+    if irregular is not None and day not in irregular and not (at.fold or at.microsecond):
+        return datetime.combine(day, at, zone)
     aware = datetime(day.year, day.month, day.day, at.hour, at.minute, at.second, tzinfo=zone)
     # Normalise: a wall time inside a gap comes back shifted forward; any other time is
     # returned unchanged (same wall clock, same offset).
     return aware.astimezone(UTC).astimezone(zone)
+
+
+def _offset(instant: datetime, zone: ZoneInfo) -> timedelta:
+    offset = instant.astimezone(zone).utcoffset()
+    assert offset is not None
+    return offset
+
+
+def _irregular_dates(zone: ZoneInfo, year: int) -> frozenset[date] | None:
+    """Local dates of ``year`` that a gap or a fold touches in ``zone``.
+
+    The offset is read from the UTC side every ``_STEP`` (two days either side of the
+    year, wider than any UTC offset); each change is narrowed to the second, and its
+    wall-clock span (from the earlier to the later of the two local readings of the
+    transition) marks the dates it touches.
+    """
+    if not 2 <= year <= 9997:
+        return None
+    lo = datetime(year, 1, 1, tzinfo=UTC) - timedelta(days=2)
+    end = datetime(year + 1, 1, 1, tzinfo=UTC) + timedelta(days=2)
+    found: set[date] = set()
+    before = _offset(lo, zone)
+    while lo < end:
+        hi = lo + _STEP
+        after = _offset(hi, zone)
+        if after != before:
+            # The first second with the new offset lies in (lo, hi].
+            a, b = lo, hi
+            while b - a > _SECOND:
+                mid = a + (b - a) // 2
+                mid -= timedelta(microseconds=mid.microsecond)
+                if _offset(mid, zone) == before:
+                    a = mid
+                else:
+                    b = mid
+            wall = b.replace(tzinfo=None)
+            first, last = wall + min(before, after), wall + max(before, after) - _SECOND
+            day = first.date()
+            while day <= last.date():
+                if day.year == year:
+                    found.add(day)
+                day += timedelta(days=1)
+        before = after
+        lo = hi
+    return frozenset(found)
 
 
 def add_months(day: date, months: int) -> date:

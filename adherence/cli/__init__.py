@@ -6,7 +6,8 @@ import sys
 
 import typer
 
-from adherence.cli import dbcmd, enroll, regimens, simulate
+from adherence.cli import dbcmd, enroll, regimens, roster, simulate
+from adherence.cli import run as run_cmd
 from adherence.cli.common import CliError
 
 app = typer.Typer(
@@ -25,6 +26,8 @@ app.add_typer(enroll.plan_app, name="plan")
 app.command("doses")(enroll.doses)
 app.command("confirm")(enroll.confirm_cmd)
 app.command("simulate")(simulate.simulate)
+app.command("import")(roster.import_cmd)
+app.command("run")(run_cmd.run)
 
 
 def main(argv: list[str] | None = None) -> None:

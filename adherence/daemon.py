@@ -1,0 +1,220 @@
+"""`adherence run`: APScheduler jobs that call the engine steps, plus the HTTP service.
+
+The tick job runs when the next dose or message is due (never later than
+``max_sleep_seconds``), so a reminder leaves within a second or two of its time without
+polling. Per-dose state lives in our tables; APScheduler holds only two jobs.
+Several daemons may share one PostgreSQL database: dose and message claims use
+``FOR UPDATE SKIP LOCKED`` and materialising is guarded by an advisory lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine, text
+
+from adherence.bootstrap import App, sms_channel_name
+from adherence.clock import Clock, SystemClock
+from adherence.config import Settings
+from adherence.engine import TickResult, tick
+from adherence.metrics import DaemonState
+from adherence.outbox import Sender, reconcile_in_flight
+from notifiers.sms import ConsoleSms, SendResult, SmsChannel, SmsMessage, TransportError
+
+log = logging.getLogger("adherence.daemon")
+MATERIALIZE_LOCK = 0x4D53_0001  # advisory lock key ("MS" + 1)
+
+
+@dataclass
+class TimedChannel:
+    """Measures provider calls for /metrics without touching the channel."""
+
+    inner: SmsChannel
+    state: DaemonState
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def send(self, message: SmsMessage) -> SendResult:
+        started = time.perf_counter()
+        try:
+            result = self.inner.send(message)
+        except TransportError as exc:
+            self.state.metrics.messages_failed.labels(exc.outcome).inc()
+            raise
+        finally:
+            self.state.metrics.send_latency.observe(time.perf_counter() - started)
+        self.state.metrics.messages_sent.labels("sms").inc()
+        return result
+
+    def reconcile(self, message: SmsMessage, since: datetime) -> str | None:
+        reconcile = getattr(self.inner, "reconcile", None)
+        return None if reconcile is None else reconcile(message, since)  # type: ignore[no-any-return]
+
+
+def make_channel(settings: Settings) -> SmsChannel:
+    if sms_channel_name(settings) == "twilio":
+        from notifiers.twilio_sms import TwilioConfig, TwilioSms
+
+        tw = settings.twilio
+        return TwilioSms(
+            TwilioConfig(
+                account_sid=tw.account_sid, auth_token=tw.auth_token, from_number=tw.from_number,
+                messaging_service_sid=tw.messaging_service_sid, api_base_url=tw.api_base_url,
+            )
+        )
+    return ConsoleSms()
+
+
+@contextmanager
+def singleton(engine: Engine, key: int) -> Iterator[bool]:
+    """True for the one process holding ``key`` (PostgreSQL advisory lock); SQLite runs a
+    single daemon, so it is always True there."""
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    with engine.connect() as conn:
+        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        try:
+            yield got
+        finally:
+            if got:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()
+
+
+class Worker:
+    def __init__(self, app: App, channel: SmsChannel, state: DaemonState,
+                 clock: Clock | None = None) -> None:
+        self.app = app
+        self.state = state
+        self.clock = clock or SystemClock()
+        tw = app.settings.twilio
+        self.channel = TimedChannel(channel, state)
+        self.status_callback = app.settings.http.public_base_url.rstrip("/") + "/webhooks/twilio/status"
+        self.sender = Sender(
+            channel=self.channel,
+            workers=tw.max_workers,
+            rate_per_second=tw.rate_per_second if channel.name == "twilio" else 1000.0,
+            status_callback=self.status_callback if channel.name == "twilio" else None,
+        )
+        self.next_materialize = self.clock.now()
+        self.scheduler: BackgroundScheduler | None = None
+        self.first = True
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+
+    def run_once(self) -> TickResult:
+        with self.lock:
+            now = self.clock.now()
+            eng = self.app.settings.engine
+            with self.app.session() as s:
+                reconcile_in_flight(
+                    s, now=now, channel=self.channel,
+                    older_than=timedelta(0) if self.first else timedelta(seconds=30),
+                    status_callback=self.sender.status_callback,
+                )
+                self.first = False
+                do_mat = False
+                if now >= self.next_materialize:
+                    with singleton(self.app.engine, MATERIALIZE_LOCK) as mine:
+                        do_mat = mine
+                    self.next_materialize = now + timedelta(minutes=eng.materialize_every_minutes)
+                result = tick(
+                    s, now=now, catalog=self.app.catalog, policy=self.app.policy,
+                    sender=self.sender, horizon_days=eng.horizon_days, do_materialize=do_mat,
+                    status_callback=self.sender.status_callback, clock=self.clock.now,
+                )
+            m = self.state.metrics
+            m.ticks.inc()
+            m.doses_missed.inc(result.dispatched.missed)
+            self.state.last_tick_at = self.clock.now()
+            if result.dispatched.acted or result.sent or result.materialized:
+                log.info(
+                    "tick acted=%d reminders=%d nudges=%d missed=%d sent=%d materialized=%d",
+                    result.dispatched.acted, result.dispatched.reminders, result.dispatched.nudges,
+                    result.dispatched.missed, result.sent, result.materialized,
+                )
+            for event in result.dispatched.events:
+                log.info("rule event type=%s plan=%s", event.type, event.plan_id)
+            return result
+
+    def tick_job(self) -> None:
+        if self.stopping.is_set():
+            return
+        now = self.clock.now()
+        try:
+            result = self.run_once()
+            nxt = result.next_at
+        except Exception:
+            log.exception("tick failed; retrying shortly")
+            nxt = now + timedelta(seconds=5)
+        limit = self.clock.now() + timedelta(seconds=self.app.settings.engine.max_sleep_seconds)
+        when = min(nxt, limit) if nxt else limit
+        if self.scheduler is not None and not self.stopping.is_set():
+            self.scheduler.add_job(
+                self.tick_job, "date", run_date=when, id="tick", replace_existing=True,
+                misfire_grace_time=None, coalesce=True, max_instances=1,
+            )
+
+    def wake(self) -> None:
+        """Run the tick now (after a webhook changed something)."""
+        if self.scheduler is not None and not self.stopping.is_set():
+            try:
+                self.scheduler.modify_job("tick", next_run_time=datetime.now(UTC))
+            except Exception:  # the job is running right now; it reschedules itself
+                pass
+
+    def start(self) -> None:
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        self.scheduler.start()
+        self.state.scheduler_running = True
+        self.state.started_at = self.clock.now()
+        self.scheduler.add_job(
+            self.tick_job, "date", run_date=datetime.now(UTC), id="tick",
+            misfire_grace_time=None, coalesce=True, max_instances=1,
+        )
+
+    def stop(self) -> None:
+        """Stop taking new work; let in-flight sends finish (their rows are then recorded)."""
+        self.stopping.set()
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=True)
+        self.state.scheduler_running = False
+        self.sender.close(wait=True)
+
+
+def run_daemon(app: App, *, host: str, port: int, once: bool = False,
+               channel: SmsChannel | None = None) -> int:
+    import uvicorn
+
+    from adherence.web import create_app
+
+    state = DaemonState()
+    chan = channel or make_channel(app.settings)
+    worker = Worker(app, chan, state)
+    log.info("daemon starting channel=%s database=%s", chan.name, app.engine.dialect.name)
+    if once:
+        result = worker.run_once()
+        worker.stop()
+        log.info("once: next action at %s", result.next_at.isoformat() if result.next_at else "-")
+        return 0
+    web = create_app(app, state=state, wake=worker.wake)
+    worker.start()
+    server = uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_level="warning",
+                                           access_log=False))
+    try:
+        server.run()  # handles SIGTERM / SIGINT: stops accepting requests, then returns
+    finally:
+        log.info("daemon stopping: finishing in-flight sends")
+        worker.stop()
+        log.info("daemon stopped")
+    return 0
