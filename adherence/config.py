@@ -9,6 +9,7 @@ Built once by the entry point and passed down; nothing reads it at import time.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 import types
@@ -56,7 +57,8 @@ class TwilioSettings:
     messaging_service_sid: str = ""
     api_base_url: str = "https://api.twilio.com"
     rate_per_second: float = 1.0
-    max_workers: int = 8
+    max_workers: int = 8  # concurrent requests to Twilio
+    timeout_seconds: float = 10.0  # per request; a timed-out create is reconciled, not resent
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,10 @@ _POSITIVE = {
     ("engine", "materialize_every_minutes"),
     ("twilio", "rate_per_second"),
     ("twilio", "max_workers"),
+    ("twilio", "timeout_seconds"),
     ("sms", "max_length"),
 }
+_NON_NEGATIVE = {("engine", "nudges")}
 
 
 def _section_types() -> dict[str, type]:
@@ -189,6 +193,8 @@ def settings_from_mapping(
             raise ConfigError(
                 f"config {label}: unknown section [{key}] (known: {', '.join(sections)})"
             )
+    if env is not None:
+        _check_env_sections(env, sections)
     for name, cls in sections.items():
         raw = data.get(name, {})
         if not isinstance(raw, dict):
@@ -196,24 +202,15 @@ def settings_from_mapping(
         hints = typing.get_type_hints(cls)
         known = {f.name for f in fields(cls)}
         values: dict[str, Any] = {}
+        # Where each value came from, so an error names the place to fix.
+        where: dict[str, str] = {}
         for key, value in raw.items():
             if key not in known:
                 raise ConfigError(
                     f"config {label}: [{name}] {key}: unknown key (known: {', '.join(sorted(known))})"
                 )
-            values[key] = _coerce(f"config {label}: [{name}] {key}", value, hints[key], False)
-        for key in known:
-            env_key = f"{ENV_PREFIX}{name.upper()}__{key.upper()}"
-            if env is not None and env_key in env:
-                values[key] = _coerce(f"environment {env_key}", env[env_key], hints[key], True)
-        for key, value in values.items():
-            choices = _CHOICES.get((name, key))
-            if choices and (value.upper() if key == "level" else value) not in choices:
-                raise ConfigError(
-                    f"config {label}: [{name}] {key}: {value!r} is not one of {', '.join(choices)}"
-                )
-            if (name, key) in _POSITIVE and value <= 0:
-                raise ConfigError(f"config {label}: [{name}] {key}: must be greater than 0")
+            where[key] = f"config {label}: [{name}] {key}"
+            values[key] = _coerce(where[key], value, hints[key], False)
         if env is not None:
             prefix = f"{ENV_PREFIX}{name.upper()}__"
             for env_key in env:
@@ -222,18 +219,58 @@ def settings_from_mapping(
                         f"environment {env_key}: unknown key for [{name}] "
                         f"(known: {', '.join(sorted(known))})"
                     )
+            for key in known:
+                env_key = f"{prefix}{key.upper()}"
+                if env_key in env:
+                    where[key] = f"environment {env_key} ([{name}] {key})"
+                    values[key] = _coerce(where[key], env[env_key], hints[key], True)
+        for key, value in values.items():
+            _check_range(where[key], name, key, value)
         built[name] = cls(**values)
     settings = Settings(**built, source=label)
-    return _resolve_secrets(settings)
+    return _resolve_secrets(settings, label)
 
 
-def _resolve_secrets(settings: Settings) -> Settings:
+def _check_env_sections(env: Mapping[str, str], sections: Mapping[str, type]) -> None:
+    # ADHERENCE_<SECTION>__<KEY> with a misspelt section would otherwise be ignored.
+    for env_key in env:
+        if not env_key.startswith(ENV_PREFIX) or "__" not in env_key:
+            continue
+        section = env_key[len(ENV_PREFIX) :].split("__", 1)[0].lower()
+        if section not in sections:
+            raise ConfigError(
+                f"environment {env_key}: unknown section [{section}] (known: {', '.join(sections)})"
+            )
+
+
+def _check_range(where: str, section: str, key: str, value: Any) -> None:
+    choices = _CHOICES.get((section, key))
+    if choices and (value.upper() if key == "level" else value) not in choices:
+        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(choices)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: must be a finite number")
+    if (section, key) in _POSITIVE and value <= 0:
+        raise ConfigError(f"{where}: must be greater than 0")
+    if (section, key) in _NON_NEGATIVE and value < 0:
+        raise ConfigError(f"{where}: must be 0 or more")
+    if (section, key) == ("http", "port") and not 1 <= value <= 65535:
+        raise ConfigError(f"{where}: must be a TCP port, 1 to 65535")
+
+
+def _resolve_secrets(settings: Settings, label: str = "config") -> Settings:
     tw = settings.twilio
     if tw.auth_token_file and not tw.auth_token:
         try:
             token = Path(tw.auth_token_file).read_text("utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"[twilio] auth_token_file: cannot read: {exc.strerror}") from None
+            raise ConfigError(
+                f"config {label}: [twilio] auth_token_file: cannot read "
+                f"{tw.auth_token_file!r}: {exc.strerror or exc}"
+            ) from None
+        if not token:
+            raise ConfigError(
+                f"config {label}: [twilio] auth_token_file: {tw.auth_token_file!r} is empty"
+            )
         settings = replace(settings, twilio=replace(tw, auth_token=token))
     return settings
 

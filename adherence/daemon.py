@@ -10,6 +10,7 @@ Several daemons may share one PostgreSQL database: dose and message claims use
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -67,8 +68,12 @@ def make_channel(settings: Settings) -> SmsChannel:
         tw = settings.twilio
         return TwilioSms(
             TwilioConfig(
-                account_sid=tw.account_sid, auth_token=tw.auth_token, from_number=tw.from_number,
-                messaging_service_sid=tw.messaging_service_sid, api_base_url=tw.api_base_url,
+                account_sid=tw.account_sid,
+                auth_token=tw.auth_token,
+                from_number=tw.from_number,
+                messaging_service_sid=tw.messaging_service_sid,
+                api_base_url=tw.api_base_url,
+                timeout=tw.timeout_seconds,
             )
         )
     return ConsoleSms()
@@ -92,20 +97,24 @@ def singleton(engine: Engine, key: int) -> Iterator[bool]:
 
 
 class Worker:
-    def __init__(self, app: App, channel: SmsChannel, state: DaemonState,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self, app: App, channel: SmsChannel, state: DaemonState, clock: Clock | None = None
+    ) -> None:
         self.app = app
         self.state = state
         self.clock = clock or SystemClock()
         tw = app.settings.twilio
         self.channel = TimedChannel(channel, state)
-        self.status_callback = app.settings.http.public_base_url.rstrip("/") + "/webhooks/twilio/status"
+        self.status_callback = (
+            app.settings.http.public_base_url.rstrip("/") + "/webhooks/twilio/status"
+        )
         self.sender = Sender(
             channel=self.channel,
             workers=tw.max_workers,
             rate_per_second=tw.rate_per_second if channel.name == "twilio" else 1000.0,
             status_callback=self.status_callback if channel.name == "twilio" else None,
         )
+        self.reconcile_after = timedelta(seconds=tw.timeout_seconds + 5)
         self.next_materialize = self.clock.now()
         self.scheduler: BackgroundScheduler | None = None
         self.first = True
@@ -118,8 +127,11 @@ class Worker:
             eng = self.app.settings.engine
             with self.app.session() as s:
                 reconcile_in_flight(
-                    s, now=now, channel=self.channel,
-                    older_than=timedelta(0) if self.first else timedelta(seconds=30),
+                    s,
+                    now=now,
+                    channel=self.channel,
+                    # At start, anything still "sending" was in flight when we stopped.
+                    older_than=timedelta(0) if self.first else self.reconcile_after,
                     status_callback=self.sender.status_callback,
                 )
                 self.first = False
@@ -129,9 +141,15 @@ class Worker:
                         do_mat = mine
                     self.next_materialize = now + timedelta(minutes=eng.materialize_every_minutes)
                 result = tick(
-                    s, now=now, catalog=self.app.catalog, policy=self.app.policy,
-                    sender=self.sender, horizon_days=eng.horizon_days, do_materialize=do_mat,
-                    status_callback=self.sender.status_callback, clock=self.clock.now,
+                    s,
+                    now=now,
+                    catalog=self.app.catalog,
+                    policy=self.app.policy,
+                    sender=self.sender,
+                    horizon_days=eng.horizon_days,
+                    do_materialize=do_mat,
+                    status_callback=self.sender.status_callback,
+                    clock=self.clock.now,
                 )
             m = self.state.metrics
             m.ticks.inc()
@@ -140,8 +158,12 @@ class Worker:
             if result.dispatched.acted or result.sent or result.materialized:
                 log.info(
                     "tick acted=%d reminders=%d nudges=%d missed=%d sent=%d materialized=%d",
-                    result.dispatched.acted, result.dispatched.reminders, result.dispatched.nudges,
-                    result.dispatched.missed, result.sent, result.materialized,
+                    result.dispatched.acted,
+                    result.dispatched.reminders,
+                    result.dispatched.nudges,
+                    result.dispatched.missed,
+                    result.sent,
+                    result.materialized,
                 )
             for event in result.dispatched.events:
                 log.info("rule event type=%s plan=%s", event.type, event.plan_id)
@@ -161,8 +183,14 @@ class Worker:
         when = min(nxt, limit) if nxt else limit
         if self.scheduler is not None and not self.stopping.is_set():
             self.scheduler.add_job(
-                self.tick_job, "date", run_date=when, id="tick", replace_existing=True,
-                misfire_grace_time=None, coalesce=True, max_instances=1,
+                self.tick_job,
+                "date",
+                run_date=when,
+                id="tick",
+                replace_existing=True,
+                misfire_grace_time=None,
+                coalesce=True,
+                max_instances=1,
             )
 
     def wake(self) -> None:
@@ -179,8 +207,13 @@ class Worker:
         self.state.scheduler_running = True
         self.state.started_at = self.clock.now()
         self.scheduler.add_job(
-            self.tick_job, "date", run_date=datetime.now(UTC), id="tick",
-            misfire_grace_time=None, coalesce=True, max_instances=1,
+            self.tick_job,
+            "date",
+            run_date=datetime.now(UTC),
+            id="tick",
+            misfire_grace_time=None,
+            coalesce=True,
+            max_instances=1,
         )
 
     def stop(self) -> None:
@@ -192,8 +225,9 @@ class Worker:
         self.sender.close(wait=True)
 
 
-def run_daemon(app: App, *, host: str, port: int, once: bool = False,
-               channel: SmsChannel | None = None) -> int:
+def run_daemon(
+    app: App, *, host: str, port: int, once: bool = False, channel: SmsChannel | None = None
+) -> int:
     import uvicorn
 
     from adherence.web import create_app
@@ -208,11 +242,28 @@ def run_daemon(app: App, *, host: str, port: int, once: bool = False,
         log.info("once: next action at %s", result.next_at.isoformat() if result.next_at else "-")
         return 0
     web = create_app(app, state=state, wake=worker.wake)
+
+    class Server(uvicorn.Server):
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # uvicorn re-raises SIGTERM after its shutdown, which would kill the process
+            # before our in-flight sends are recorded: we handle the signals ourselves.
+            yield
+
+    server = Server(
+        uvicorn.Config(web, host=host, port=port, log_level="warning", access_log=False)
+    )
+
+    def _exit(signum: int, _frame: object) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        server.should_exit = True
+        worker.stopping.set()
+
+    signal.signal(signal.SIGTERM, _exit)
+    signal.signal(signal.SIGINT, _exit)
     worker.start()
-    server = uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_level="warning",
-                                           access_log=False))
     try:
-        server.run()  # handles SIGTERM / SIGINT: stops accepting requests, then returns
+        server.run()  # returns once should_exit is set and open requests are answered
     finally:
         log.info("daemon stopping: finishing in-flight sends")
         worker.stop()

@@ -1,11 +1,12 @@
 """``create_app``: webhooks for Twilio, ``/healthz`` and ``/metrics``.
 
+(No ``from __future__ import annotations`` here: FastAPI resolves the dependency types
+declared inside ``create_app`` at runtime.)
+
 Webhooks check ``X-Twilio-Signature`` against the configured public URL (behind a TLS
 proxy the URL Twilio signed is not the one we see) and answer 403 otherwise. An inbound
 ``MessageSid`` is recorded once however often Twilio retries it.
 """
-
-from __future__ import annotations
 
 import logging
 from collections.abc import Callable
@@ -67,7 +68,9 @@ def create_app(
     async def inbound_sms(request: Request, form: Form) -> Response:
         if form is None:
             return Response("forbidden", status_code=403, media_type="text/plain")
-        answer = await run_in_threadpool(_inbound, form, request.headers.get("I-Twilio-Idempotency-Token"))
+        answer = await run_in_threadpool(
+            _inbound, form, request.headers.get("I-Twilio-Idempotency-Token")
+        )
         reply = MessagingResponse()
         if answer:
             reply.message(answer)
@@ -81,12 +84,16 @@ def create_app(
         sender = form.get("From", "")
         with session() as s:
             patient = s.exec(
-                select(Patient).where(Patient.phone == sender, Patient.active == True)  # noqa: E712
+                select(Patient)
+                .where(Patient.phone == sender, Patient.active == True)  # noqa: E712
                 .order_by(Patient.id)
             ).first()
             row = InboundMessage(
-                provider_sid=sid, patient_id=patient.id if patient else None,
-                from_number=sender, body=form.get("Body", ""), received_at=now,
+                provider_sid=sid,
+                patient_id=patient.id if patient else None,
+                from_number=sender,
+                body=form.get("Body", ""),
+                received_at=now,
             )
             s.add(row)
             try:
@@ -99,7 +106,11 @@ def create_app(
                 log.info("inbound from an unknown number ignored")
                 return None
             outcome = handle_reply(
-                s, catalog=app.catalog, patient=patient, text=row.body, now=now,
+                s,
+                catalog=app.catalog,
+                patient=patient,
+                text=row.body,
+                now=now,
                 snooze_minutes=settings.engine.snooze_minutes,
                 horizon_days=settings.engine.horizon_days,
             )
@@ -150,8 +161,9 @@ def create_app(
             "scheduler": state.scheduler_running,
             "last_tick_age_seconds": None if age is None else round(age, 3),
         }
-        return Response(json.dumps(body), status_code=200 if healthy else 503,
-                        media_type="application/json")
+        return Response(
+            json.dumps(body), status_code=200 if healthy else 503, media_type="application/json"
+        )
 
     @web.get("/metrics")
     def metrics() -> Response:
