@@ -52,6 +52,7 @@ class RateLimiter:
         self.tokens = self.capacity
         self.clock = clock
         self.stamp = clock()
+        self.sleep = sleep
         self.lock = threading.Lock()
 
     def acquire(self) -> None:
@@ -64,7 +65,7 @@ class RateLimiter:
                     self.tokens -= 1
                     return
                 wait = (1 - self.tokens) / self.rate
-            time.sleep(wait)
+            self.sleep(wait)
 
 
 @dataclass

@@ -1,0 +1,209 @@
+"""The outbox: written before sending, sent once, retried or given up honestly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlmodel import Session, select
+
+from adherence.enrollment import create_patient, create_team
+from adherence.models import OutboxMessage, Patient
+from adherence.outbox import RateLimiter, apply_status, deliver, enqueue, reconcile_in_flight
+from notifiers.sms import MemorySms, SendResult, SmsMessage, TransportError
+
+PHONE = "+12025550143"
+
+
+@dataclass
+class Scripted:
+    """A channel that answers from a script: an exception or a result per call."""
+
+    script: list[TransportError | None]
+    name: str = "scripted"
+    calls: list[SmsMessage] = field(default_factory=list)
+    known: dict[str, str] = field(default_factory=dict)
+
+    def send(self, message: SmsMessage) -> SendResult:
+        self.calls.append(message)
+        step = self.script.pop(0) if self.script else None
+        if step is not None:
+            raise step
+        return SendResult(provider_id=f"SM{len(self.calls)}")
+
+    def reconcile(self, message: SmsMessage, since: datetime) -> str | None:
+        return self.known.get(message.body)
+
+
+def _patient(session: Session, now: datetime) -> Patient:
+    team = create_team(session, name="Clinic", tz="UTC", now=now)
+    return create_patient(session, team=team, name="Ana", phone=PHONE, tz="UTC", now=now)
+
+
+def _enqueue(
+    session: Session,
+    now: datetime,
+    patient: Patient,
+    key: str = "k1",
+    valid: timedelta = timedelta(hours=1),
+) -> OutboxMessage | None:
+    msg = enqueue(
+        session,
+        key=key,
+        to=PHONE,
+        body=f"body {key}",
+        purpose="reminder",
+        now=now,
+        valid_until=now + valid,
+        patient_id=patient.id,
+    )
+    session.commit()
+    return msg
+
+
+def test_enqueue_is_idempotent_by_key(session: Session, t0: datetime) -> None:
+    p = _patient(session, t0)
+    assert _enqueue(session, t0, p) is not None
+    assert _enqueue(session, t0, p) is None
+    assert len(session.exec(select(OutboxMessage)).all()) == 1
+
+
+def test_enqueue_then_rollback_leaves_nothing(engine: Engine, t0: datetime) -> None:
+    with Session(engine) as s:
+        p = _patient(s, t0)
+    with Session(engine) as s:
+        enqueue(
+            s,
+            key="k1",
+            to=PHONE,
+            body="hi",
+            purpose="reminder",
+            now=t0,
+            valid_until=t0 + timedelta(hours=1),
+            patient_id=p.id,
+        )
+        s.rollback()
+    with Session(engine) as s:
+        assert s.execute(text("select count(*) from outbox")).scalar() == 0
+
+
+def test_deliver_sends_once_and_records_the_provider_id(session: Session, t0: datetime) -> None:
+    p = _patient(session, t0)
+    _enqueue(session, t0, p)
+    channel = MemorySms()
+    assert deliver(session, now=t0, channel=channel) == 1
+    assert deliver(session, now=t0 + timedelta(minutes=1), channel=channel) == 0
+    row = session.exec(select(OutboxMessage)).one()
+    assert row.status == "sent" and row.provider_id == "SIM00000001" and len(channel.sent) == 1
+
+
+def test_transient_errors_back_off_then_expire_with_the_message(
+    session: Session, t0: datetime
+) -> None:
+    p = _patient(session, t0)
+    _enqueue(session, t0, p, valid=timedelta(minutes=2))
+    fail = TransportError("429", permanent=False, code=20429)
+    channel = Scripted([fail] * 20)
+    deliver(session, now=t0, channel=channel)
+    row = session.exec(select(OutboxMessage)).one()
+    assert row.status == "pending" and row.next_attempt_at > t0 and row.attempts == 1
+    now = t0
+    while row.status == "pending":
+        now = row.next_attempt_at
+        deliver(session, now=now, channel=channel)
+        session.refresh(row)
+    assert row.status == "expired" and now < t0 + timedelta(minutes=2)  # never sent late
+
+
+def test_permanent_error_marks_the_phone_undeliverable(session: Session, t0: datetime) -> None:
+    p = _patient(session, t0)
+    _enqueue(session, t0, p)
+    channel = Scripted(
+        [TransportError("21211", permanent=True, code=21211, outcome="undeliverable")]
+    )
+    deliver(session, now=t0, channel=channel)
+    session.refresh(p)
+    row = session.exec(select(OutboxMessage)).one()
+    assert row.status == "undeliverable" and p.sms_status == "undeliverable"
+    deliver(session, now=t0 + timedelta(hours=1), channel=channel)
+    assert len(channel.calls) == 1  # never retried
+
+
+def test_carrier_opt_out_21610_marks_the_patient_opted_out(session: Session, t0: datetime) -> None:
+    p = _patient(session, t0)
+    _enqueue(session, t0, p)
+    deliver(
+        session,
+        now=t0,
+        channel=Scripted([TransportError("x", permanent=True, code=21610, outcome="opted_out")]),
+    )
+    session.refresh(p)
+    assert p.sms_status == "opted_out"
+
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_uncertain_send_is_reconciled_not_blindly_resent(
+    session: Session, t0: datetime, exists: bool
+) -> None:
+    p = _patient(session, t0)
+    _enqueue(session, t0, p)
+    channel = Scripted([TransportError("timeout", permanent=False, outcome="uncertain")])
+    deliver(session, now=t0, channel=channel)
+    row = session.exec(select(OutboxMessage)).one()
+    assert row.status == "sending"
+    deliver(session, now=t0 + timedelta(minutes=1), channel=channel)
+    assert len(channel.calls) == 1  # a "sending" row is never picked up by deliver
+    if exists:
+        channel.known["body k1"] = "SMfound"
+    reconcile_in_flight(session, now=t0 + timedelta(minutes=1), channel=channel)
+    session.refresh(row)
+    if exists:
+        assert row.status == "sent" and row.provider_id == "SMfound"
+    else:
+        assert row.status == "pending"
+        deliver(session, now=t0 + timedelta(minutes=1), channel=channel)
+        session.refresh(row)
+        assert row.status == "sent" and len(channel.calls) == 2
+
+
+def test_status_callbacks_only_move_forward(session: Session, t0: datetime) -> None:
+    p = _patient(session, t0)
+    _enqueue(session, t0, p)
+    deliver(session, now=t0, channel=MemorySms())
+    sid = session.exec(select(OutboxMessage)).one().provider_id
+    assert sid
+    for status in ("delivered", "sent", "queued"):
+        apply_status(session, provider_id=sid, status=status, error_code=None, now=t0)
+    assert session.exec(select(OutboxMessage)).one().status == "delivered"
+
+
+def test_repeated_carrier_failures_mark_the_phone_undeliverable(
+    session: Session, t0: datetime
+) -> None:
+    p = _patient(session, t0)
+    for key in ("a", "b"):
+        _enqueue(session, t0, p, key=key)
+    deliver(session, now=t0, channel=MemorySms())
+    sids = [m.provider_id for m in session.exec(select(OutboxMessage)).all()]
+    apply_status(session, provider_id=sids[0], status="undelivered", error_code=30003, now=t0)
+    session.refresh(p)
+    assert p.sms_status == "active"  # one failure is not enough
+    apply_status(session, provider_id=sids[1], status="undelivered", error_code=30005, now=t0)
+    session.refresh(p)
+    assert p.sms_status == "undeliverable"
+
+
+def test_rate_limiter_spaces_sends() -> None:
+    clock = [0.0]
+    slept: list[float] = []
+
+    def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    limiter = RateLimiter(2.0, burst=1, clock=lambda: clock[0], sleep=fake_sleep)
+    for _ in range(5):
+        limiter.acquire()
+    assert clock[0] == pytest.approx(2.0)  # 5 sends at 2/s with a burst of 1: 4 waits of 0.5 s
