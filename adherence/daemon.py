@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -196,10 +196,9 @@ class Worker:
     def wake(self) -> None:
         """Run the tick now (after a webhook changed something)."""
         if self.scheduler is not None and not self.stopping.is_set():
-            try:
+            # JobLookupError: the tick is running right now and reschedules itself.
+            with suppress(Exception):
                 self.scheduler.modify_job("tick", next_run_time=datetime.now(UTC))
-            except Exception:  # the job is running right now; it reschedules itself
-                pass
 
     def start(self) -> None:
         self.scheduler = BackgroundScheduler(timezone=UTC)

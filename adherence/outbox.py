@@ -46,6 +46,7 @@ class RateLimiter:
         per_second: float,
         burst: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.rate = per_second
         self.capacity = burst if burst is not None else max(1.0, per_second)
