@@ -18,10 +18,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from adherence.models import OutboxMessage, Patient
@@ -98,31 +97,28 @@ def enqueue(
     patient_id: int | None = None,
     dose_id: int | None = None,
     channel: str = "sms",
-) -> OutboxMessage | None:
-    """Add a message unless one with ``key`` exists. Returns the new row or None."""
-    exists = session.exec(select(OutboxMessage.id).where(OutboxMessage.key == key)).first()
-    if exists is not None:
-        return None
-    msg = OutboxMessage(
-        key=key,
-        to=to,
-        body=body,
-        purpose=purpose,
-        channel=channel,
-        patient_id=patient_id,
-        dose_id=dose_id,
-        status="pending",
-        next_attempt_at=now,
-        valid_until=valid_until,
-        created_at=now,
-        updated_at=now,
-    )
-    try:
-        with session.begin_nested():
-            session.add(msg)
-    except IntegrityError:
-        return None  # another worker enqueued it first
-    return msg
+) -> bool:
+    """Add a message unless one with ``key`` exists (then nothing happens, even when
+    another worker raced us to it). Part of the caller's transaction. True if added."""
+    row = {
+        "key": key, "to": to, "body": body, "purpose": purpose, "channel": channel,
+        "patient_id": patient_id, "dose_id": dose_id, "status": "pending", "attempts": 0,
+        "next_attempt_at": now, "valid_until": valid_until, "error": "", "created_at": now,
+        "updated_at": now,
+    }
+    stmt = _insert_ignore(session).returning(OutboxMessage.id)
+    return session.connection().execute(stmt, row).first() is not None
+
+
+def _insert_ignore(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(OutboxMessage).on_conflict_do_nothing(index_elements=["key"])
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(OutboxMessage).on_conflict_do_nothing(index_elements=["key"])
 
 
 def next_pending(session: Session) -> datetime | None:

@@ -48,7 +48,7 @@ def _enqueue(
     patient: Patient,
     key: str = "k1",
     valid: timedelta = timedelta(hours=1),
-) -> OutboxMessage | None:
+) -> bool:
     msg = enqueue(
         session,
         key=key,
@@ -65,8 +65,8 @@ def _enqueue(
 
 def test_enqueue_is_idempotent_by_key(session: Session, t0: datetime) -> None:
     p = _patient(session, t0)
-    assert _enqueue(session, t0, p) is not None
-    assert _enqueue(session, t0, p) is None
+    assert _enqueue(session, t0, p) is True
+    assert _enqueue(session, t0, p) is False
     assert len(session.exec(select(OutboxMessage)).all()) == 1
 
 
