@@ -34,7 +34,9 @@ class App:
 
         eng = self.settings.engine
         return DispatchPolicy(
-            nudges=eng.nudges, nudge_every=timedelta(minutes=eng.nudge_every_minutes)
+            nudges=eng.nudges,
+            nudge_every=timedelta(minutes=eng.nudge_every_minutes),
+            horizon_days=eng.horizon_days,
         )
 
 

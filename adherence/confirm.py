@@ -37,7 +37,11 @@ class Confirmation:
 
 def open_dose_for_reply(session: Session, patient_id: int, now: datetime) -> Dose | None:
     """The dose a reply is about: the most recent one already due that has no answer yet;
-    failing that, one whose window closed in the last 24 hours (the reply is late)."""
+    failing that, one whose window closed in the last 24 hours (the reply is late), whether
+    or not the engine has marked it missed yet.
+
+    An open dose whose window closed longer ago is never the answer: the engine stopped
+    acting on it (its plan was paused or stopped), and a reply days later is not about it."""
     row = session.exec(
         select(Dose)
         .where(
@@ -45,6 +49,7 @@ def open_dose_for_reply(session: Session, patient_id: int, now: datetime) -> Dos
             Dose.kind == "dose",
             Dose.status.in_(("reminded", "scheduled")),
             Dose.due_at <= now + timedelta(minutes=15),
+            Dose.window_closes_at > now,
         )
         .order_by(Dose.due_at.desc())
         .limit(1)
@@ -56,8 +61,9 @@ def open_dose_for_reply(session: Session, patient_id: int, now: datetime) -> Dos
         .where(
             Dose.patient_id == patient_id,
             Dose.kind == "dose",
-            Dose.status == "missed",
+            Dose.status.in_(("missed", "reminded", "scheduled")),
             Dose.window_closes_at >= now - LATE_REPLY_GRACE,
+            Dose.due_at <= now,
         )
         .order_by(Dose.due_at.desc())
         .limit(1)

@@ -58,7 +58,7 @@ class TimedChannel:
 
     def reconcile(self, message: SmsMessage, since: datetime) -> str | None:
         reconcile = getattr(self.inner, "reconcile", None)
-        return None if reconcile is None else reconcile(message, since)  # type: ignore[no-any-return]
+        return None if reconcile is None else reconcile(message, since)
 
 
 def make_channel(settings: Settings) -> SmsChannel:
@@ -221,6 +221,10 @@ class Worker:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
         self.state.scheduler_running = False
+        with self.lock, self.app.session() as s:
+            recorded = self.sender.finish(s, self.clock.now())
+        if recorded:
+            log.info("recorded %d in-flight sends before exit", recorded)
         self.sender.close(wait=True)
 
 

@@ -32,7 +32,13 @@ def seed_demo(session: Session, *, catalog: Catalog, now: datetime, horizon_days
     plan_ids = []
     for name, phone, regimen, options, minutes, discreet in DEMO_PATIENTS:
         patient = create_patient(
-            session, team=team, name=name, phone=phone, tz=DEMO_TZ, now=now, discreet=discreet,
+            session,
+            team=team,
+            name=name,
+            phone=phone,
+            tz=DEMO_TZ,
+            now=now,
+            discreet=discreet,
             external_id=f"demo-{phone[-4:]}",
         )
         first = (now + timedelta(minutes=minutes)).astimezone(zone)
@@ -41,9 +47,16 @@ def seed_demo(session: Session, *, catalog: Catalog, now: datetime, horizon_days
         if therapy.times_per_day == 2:
             times.append((first + timedelta(hours=12)).strftime("%H:%M"))
         plan = create_plan(
-            session, catalog=catalog, patient=patient, regimen=regimen, start=first.date(),
-            now=now - timedelta(minutes=1), times=times, options=options,
+            session,
+            catalog=catalog,
+            patient=patient,
+            regimen=regimen,
+            start=first.date(),
+            now=now - timedelta(minutes=1),
+            times=times,
+            options=options,
         )
+        assert plan.id is not None
         plan_ids.append(plan.id)
     materialize(session, now=now, catalog=catalog, horizon_days=horizon_days, plan_ids=plan_ids)
     return True

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from adherence.materialize import materialize
 from adherence.models import CareTeam, Dose, Patient, Plan, RuleEvent
 from adherence.outbox import enqueue
 from adherence.plans import regimen_for
@@ -27,11 +28,15 @@ from schedules.localtime import parse_hhmm
 
 log = logging.getLogger("adherence.dispatch")
 
+SCHEDULE_CHANGES = ("titration_restart", "schedule_shift")
+
 
 @dataclass(frozen=True)
 class DispatchPolicy:
     nudges: int = 2
     nudge_every: timedelta = timedelta(minutes=60)
+    # How far ahead a plan is rematerialised at once when a rule moved its schedule.
+    horizon_days: int = 35
 
 
 @dataclass
@@ -86,18 +91,25 @@ def dispatch_due(
     policy: DispatchPolicy,
     batch: int = 500,
 ) -> DispatchResult:
-    """Act on due doses in batches until none is due. Commits per batch."""
+    """Act on due doses in batches until none is due. Commits per batch.
+
+    A label rule that moved a plan's schedule (a restart, a shift) has its plan
+    rematerialised at once, before the next batch: the dose it put at this very minute
+    (Mayzent's Day 1 at the time the miss was found) is reminded in this same call, and a
+    dose it moved away is never reminded at its old time."""
     result = DispatchResult()
     while True:
         rows = session.exec(
             select(Dose)
             .where(Dose.next_action_at <= now)
-            .order_by(Dose.next_action_at, Dose.id)
+            # The older dose first when two are due at once: its miss may change the other.
+            .order_by(Dose.next_action_at, Dose.due_at, Dose.id)
             .limit(batch)
             .with_for_update(skip_locked=True)
         ).all()
         if not rows:
             break
+        seen = len(result.events)
         cache: dict[int, tuple[Plan, Patient, CareTeam]] = {}
         for dose in rows:
             dose = dose[0] if isinstance(dose, tuple) else dose
@@ -112,6 +124,22 @@ def dispatch_due(
             _act(session, dose, *ctx, now=now, catalog=catalog, policy=policy, result=result)
             result.acted += 1
         session.commit()
+        moved = sorted(
+            {
+                e.plan_id
+                for e in result.events[seen:]
+                if e.plan_id is not None and e.type in SCHEDULE_CHANGES
+            }
+        )
+        if moved:
+            materialize(
+                session,
+                now=now,
+                catalog=catalog,
+                horizon_days=policy.horizon_days,
+                plan_ids=moved,
+            )
+            continue
         if len(rows) < batch:
             break
     return result

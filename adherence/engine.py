@@ -45,11 +45,19 @@ def tick(
         written = materialize(session, now=now, catalog=catalog, horizon_days=horizon_days)
     dispatched = dispatch_due(session, now=now, catalog=catalog, policy=policy)
     sent = deliver(
-        session, now=now, channel=channel, sender=sender, status_callback=status_callback,
+        session,
+        now=now,
+        channel=channel,
+        sender=sender,
+        status_callback=status_callback,
         clock=clock,
     )
     candidates = [t for t in (next_due(session), next_pending(session)) if t is not None]
     nxt = min(candidates) if candidates else None
+    if sender is not None and sender.busy:
+        # Requests on the wire: come back soon to record them and free their slots.
+        soon = now + timedelta(milliseconds=50)
+        nxt = soon if nxt is None else min(nxt, soon)
     if nxt is not None and nxt <= now:
-        nxt = now + timedelta(seconds=1)  # more work queued than one batch: come back at once
+        nxt = now  # more work queued than one batch: come back at once
     return TickResult(materialized=written, dispatched=dispatched, sent=sent, next_at=nxt)

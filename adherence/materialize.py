@@ -88,7 +88,7 @@ def materialize(
         rows = session.exec(query.where(Plan.id > last_id).limit(batch)).all()
         if not rows:
             break
-        last_id = rows[-1][0].id
+        last_id = rows[-1][0].id or 0
         written += _materialize_batch(
             session, rows, now=now, catalog=catalog, horizon_days=horizon_days
         )
@@ -124,13 +124,16 @@ def _materialize_batch(
         )
         until = today + timedelta(days=horizon_days)
         regimen, items = expected_items(catalog, plan, patient, until=until, since=since)
-        if not any(i.at >= now for i in items):
-            # Always at least the next item, however far (a six-monthly infusion).
+        if not any(i.at >= now and i.kind != "monitoring" for i in items):
+            # Always at least the next dose, however far (a six-monthly infusion), with the
+            # monitoring due before it (mitoxantrone's heart check precedes each infusion,
+            # and must not stand in for the infusion itself).
             _, later = expected_items(
                 catalog, plan, patient, until=today + timedelta(days=800), since=since
             )
-            nxt = [i for i in later if i.at >= now][:1]
-            items = [i for i in items if i.at >= now] + nxt
+            upcoming = [i for i in later if i.at >= now]
+            nxt = next((n for n, i in enumerate(upcoming) if i.kind != "monitoring"), 0)
+            items = [i for i in items if i.at < now] + upcoming[: nxt + 1]
         tracked_from = plan.created_at if plan.epoch == 0 else plan.updated_at
         have = existing.get(plan.id, {})
         expected_keys = set()

@@ -14,14 +14,38 @@ class Metrics:
 
     def __post_init__(self) -> None:
         r = self.registry
-        self.reminders_due = Gauge("adherence_reminders_due", "Doses whose next action is due now", registry=r)
-        self.messages_sent = Counter("adherence_messages_sent_total", "Messages handed to the SMS provider", ["purpose"], registry=r)
-        self.messages_failed = Counter("adherence_messages_failed_total", "Messages that failed to send", ["outcome"], registry=r)
-        self.replies = Counter("adherence_replies_total", "Inbound patient replies", ["intent"], registry=r)
-        self.doses_missed = Counter("adherence_doses_missed_total", "Doses marked missed", registry=r)
-        self.send_latency = Histogram("adherence_send_latency_seconds", "Provider call duration", registry=r,
-                                      buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10))
-        self.dispatch_lag = Gauge("adherence_dispatch_lag_seconds", "How late the last tick started after its due time", registry=r)
+        self.reminders_due = Gauge(
+            "adherence_reminders_due", "Doses whose next action is due now", registry=r
+        )
+        self.messages_sent = Counter(
+            "adherence_messages_sent_total",
+            "Messages handed to the SMS provider",
+            ["purpose"],
+            registry=r,
+        )
+        self.messages_failed = Counter(
+            "adherence_messages_failed_total",
+            "Messages that failed to send",
+            ["outcome"],
+            registry=r,
+        )
+        self.replies = Counter(
+            "adherence_replies_total", "Inbound patient replies", ["intent"], registry=r
+        )
+        self.doses_missed = Counter(
+            "adherence_doses_missed_total", "Doses marked missed", registry=r
+        )
+        self.send_latency = Histogram(
+            "adherence_send_latency_seconds",
+            "Provider call duration",
+            registry=r,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+        )
+        self.dispatch_lag = Gauge(
+            "adherence_dispatch_lag_seconds",
+            "How late the last tick started after its due time",
+            registry=r,
+        )
         self.ticks = Counter("adherence_ticks_total", "Engine ticks run", registry=r)
 
 

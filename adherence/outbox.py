@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -80,9 +80,36 @@ class Sender:
     def __post_init__(self) -> None:
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sms")
         self.limiter = RateLimiter(self.rate_per_second)
+        # Requests on the wire, by outbox row id; outcomes are recorded by the next tick
+        # (or by ``finish``), so the engine never waits for the network to dispatch more.
+        self.in_flight: dict[Future[SendResult | TransportError], int] = {}
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.in_flight)
 
     def close(self, wait: bool = True) -> None:
         self.pool.shutdown(wait=wait, cancel_futures=False)
+
+    def collect(self, session: Session, now: datetime, *, block: bool = False) -> int:
+        """Record the outcome of every finished request (all of them with ``block``)."""
+        if not self.in_flight:
+            return 0
+        if block:
+            wait(list(self.in_flight))
+        done = [f for f in self.in_flight if f.done()]
+        handed = 0
+        for fut in done:
+            msg = session.get(OutboxMessage, self.in_flight.pop(fut))
+            if msg is not None:
+                handed += _record(session, msg, fut.result(), now)
+        if done:
+            session.commit()
+        return handed
+
+    def finish(self, session: Session, now: datetime) -> int:
+        """On shutdown: wait for requests on the wire and record them."""
+        return self.collect(session, now, block=True)
 
 
 def enqueue(
@@ -101,9 +128,19 @@ def enqueue(
     """Add a message unless one with ``key`` exists (then nothing happens, even when
     another worker raced us to it). Part of the caller's transaction. True if added."""
     row = {
-        "key": key, "to": to, "body": body, "purpose": purpose, "channel": channel,
-        "patient_id": patient_id, "dose_id": dose_id, "status": "pending", "attempts": 0,
-        "next_attempt_at": now, "valid_until": valid_until, "error": "", "created_at": now,
+        "key": key,
+        "to": to,
+        "body": body,
+        "purpose": purpose,
+        "channel": channel,
+        "patient_id": patient_id,
+        "dose_id": dose_id,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "valid_until": valid_until,
+        "error": "",
+        "created_at": now,
         "updated_at": now,
     }
     stmt = _insert_ignore(session).returning(OutboxMessage.id)
@@ -169,38 +206,44 @@ def deliver(
     now: datetime,
     channel: SmsChannel | None = None,
     sender: Sender | None = None,
-    limit: int = 500,
+    limit: int = 200,
     status_callback: str | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> int:
     """Send due pending messages; returns how many the channel accepted.
 
-    With a ``sender`` the sends run on its thread pool at its rate; with a bare
-    ``channel`` (simulation, tests) they run one by one in this thread.
+    With a ``sender`` the sends run on its thread pool at its rate and this returns once
+    they are on the wire: outcomes of earlier requests are recorded first, and a call never
+    waits for the network (rows stay ``sending`` meanwhile, which a crash leaves for
+    ``reconcile_in_flight``). With a bare ``channel`` (simulation, tests) they run one by
+    one here.
     """
-    handed = 0
-    while True:
-        claimed = _claim(session, now, limit)
-        if not claimed:
-            return handed
-        if sender is None:
-            assert channel is not None
-            outcomes = [_attempt(channel, None, _message(m, status_callback)) for m in claimed]
-        else:
-            futures = [
-                sender.pool.submit(
-                    _attempt, sender.channel, sender.limiter, _message(m, sender.status_callback)
-                )
-                for m in claimed
-            ]
-            outcomes = [f.result() for f in futures]
-        done_at = clock() if clock else now
-        for msg, outcome in zip(claimed, outcomes, strict=True):
-            if _record(session, msg, outcome, done_at):
-                handed += 1
-        session.commit()
+    if sender is None:
+        assert channel is not None
+        handed = 0
+        while True:
+            claimed = _claim(session, now, limit)
+            for msg in claimed:
+                outcome = _attempt(channel, None, _message(msg, status_callback))
+                handed += _record(session, msg, outcome, clock() if clock else now)
+            session.commit()
+            if len(claimed) < limit:
+                return handed
+    done_at = clock() if clock else now
+    handed = sender.collect(session, done_at)
+    room = sender.workers * 4 - len(sender.in_flight)
+    while room > 0:
+        claimed = _claim(session, now, min(limit, room))
+        for msg in claimed:
+            fut = sender.pool.submit(
+                _attempt, sender.channel, sender.limiter, _message(msg, sender.status_callback)
+            )
+            assert msg.id is not None
+            sender.in_flight[fut] = msg.id
+        room -= len(claimed)
         if len(claimed) < limit:
-            return handed
+            break
+    return handed
 
 
 def _attempt(

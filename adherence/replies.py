@@ -94,9 +94,9 @@ def parse_reply(text: str) -> Intent:
         if minutes is not None and not 1 <= minutes <= 720:
             minutes = None
         return Intent("snooze", minutes=minutes)
-    if phrase in STOP or first in STOP and len(words) == 1:
+    if phrase in STOP or (first in STOP and len(words) == 1):
         return Intent("stop")
-    if phrase in START or first in START and len(words) == 1:
+    if phrase in START or (first in START and len(words) == 1):
         return Intent("start")
     if first in HELP:
         return Intent("help")

@@ -4,6 +4,8 @@
   Kesimpta, Plegridy's 7-day rule, Ocrevus/Briumvi, cladribine's extra cycle day, ...);
 * restart_titration — back to Day 1 (Ponvory >= 4 consecutive missed, Mayzent's rules,
   Zeposia in the first two weeks);
+* shift_titration — below a restart threshold of several consecutive misses (Ponvory's
+  "fewer than 4"), the titration resumes with the first missed dose on the next dose day;
 * repeat_first_dose_monitoring — Gilenya's interruption thresholds;
 * stop_at_cap — mitoxantrone's lifetime cap ends the plan.
 """
@@ -111,6 +113,21 @@ def after_missed(
                     )
                 )
                 return events  # a restart supersedes the rest of this epoch
+            if int(p.get("consecutive_missed", 1)) > 1 and dose.phase == TITRATION:
+                # Below the threshold the label says "resume where left off": the missed
+                # titration step is offered again on the next dose day and the rest follows.
+                events.append(
+                    shift_titration(
+                        session,
+                        plan=plan,
+                        patient=patient,
+                        regimen=regimen,
+                        now=now,
+                        dose=dose,
+                        missed=len(run),
+                        threshold=int(p["consecutive_missed"]),
+                    )
+                )
         elif rule.type == "repeat_first_dose_monitoring":
             for period in p.get("periods", []):
                 lo, hi = period.get("from_day", 1), period.get("to_day")
@@ -150,6 +167,121 @@ def _already(session: Session, plan: Plan, type_: str, start_id: int | None) -> 
     return False
 
 
+TITRATION = "titration"
+SHIFTED = "~"  # a missed titration dose offered again later keeps its row as "<key>~<n>"
+
+
+def _next_dose_day(plan: Plan, patient: Patient, regimen: Regimen, now: datetime) -> date:
+    """Today if today's first dose time has not passed yet, else tomorrow."""
+    local_now = now.astimezone(ZoneInfo(patient.tz))
+    first_time = (plan_times(plan) or list(regimen.default_times))[0]
+    if local_now.time() <= first_time:
+        return local_now.date()
+    return local_now.date() + timedelta(days=1)
+
+
+def _free_key(session: Session, plan: Plan, epoch: int, base: str) -> str:
+    """``<base>~<n>``, the first one not used in this plan and epoch."""
+    used = set(
+        session.exec(
+            select(Dose.key).where(
+                Dose.plan_id == plan.id,
+                Dose.epoch == epoch,
+                Dose.key.startswith(f"{base}{SHIFTED}"),
+            )
+        ).all()
+    )
+    n = 1
+    while f"{base}{SHIFTED}{n}" in used:
+        n += 1
+    return f"{base}{SHIFTED}{n}"
+
+
+def shift_titration(
+    session: Session,
+    *,
+    plan: Plan,
+    patient: Patient,
+    regimen: Regimen,
+    now: datetime,
+    dose: Dose,
+    missed: int,
+    threshold: int,
+) -> RuleEvent:
+    """Offer the missed titration step again on the next dose day; every later step follows.
+
+    The missed row stays (as ``<key>~<n>``, status missed) so adherence and the consecutive
+    count see it; materialising then writes the step again under its own key on the new day.
+    """
+    resume = _next_dose_day(plan, patient, regimen, now)
+    label = regimen.rule("missed")
+    base = dose.key.split(SHIFTED)[0]
+    dose.key = _free_key(session, plan, dose.epoch, base)
+    dose.updated_at = now
+    session.add(dose)
+    rebases = plan.rebases
+    rebases[dose.occasion] = resume
+    plan.set_rebases(rebases)
+    plan.updated_at = now
+    session.add(plan)
+    session.flush()
+    return record(
+        session,
+        plan=plan,
+        type_="schedule_shift",
+        now=now,
+        dose=dose,
+        occasion=dose.occasion,
+        planned=dose.local_date.isoformat(),
+        resumes=resume.isoformat(),
+        missed=missed,
+        restart_at=threshold,
+        rule=label.text if label else f"fewer than {threshold} consecutive doses missed",
+    )
+
+
+def _undo_titration_shift(
+    session: Session, *, plan: Plan, dose: Dose, taken_day: date, now: datetime
+) -> RuleEvent | None:
+    """A missed titration step that was offered again turns out to have been taken (a late
+    reply, a clinic entry): the step is done, so its second offer is withdrawn and the
+    titration continues from the day it was really taken."""
+    base = dose.key.split(SHIFTED)[0]
+    offer = session.exec(
+        select(Dose).where(Dose.plan_id == plan.id, Dose.epoch == dose.epoch, Dose.key == base)
+    ).first()
+    if offer is not None and offer.status not in ("scheduled", "reminded"):
+        return None  # the step was given again already: history only, nothing to move
+    if offer is not None:
+        offer.key = _free_key(session, plan, dose.epoch, base)
+        offer.status = "cancelled"
+        offer.next_action_at = None
+        offer.updated_at = now
+        session.add(offer)
+        session.flush()
+    dose.key = base
+    session.add(dose)
+    rebases = plan.rebases
+    # Not dropped even when taken on the day it was offered: that day may itself be the
+    # result of an earlier shift (missed twice, then taken late the second evening).
+    rebases[dose.occasion] = taken_day
+    plan.set_rebases(rebases)
+    plan.updated_at = now
+    session.add(plan)
+    session.flush()
+    return record(
+        session,
+        plan=plan,
+        type_="schedule_shift",
+        now=now,
+        dose=dose,
+        occasion=dose.occasion,
+        planned=dose.local_date.isoformat(),
+        taken=taken_day.isoformat(),
+        rule="a missed titration dose was taken after all: its second offer is withdrawn",
+    )
+
+
 def restart_titration(
     session: Session,
     *,
@@ -162,13 +294,10 @@ def restart_titration(
     missed: int,
 ) -> RuleEvent:
     """Back to Day 1: a new epoch starting on the next dose day (today if today's first
-    dose time is still ahead, else tomorrow). Open doses of the old epoch are cancelled."""
-    zone = ZoneInfo(patient.tz)
-    local_now = now.astimezone(zone)
-    first_time = (plan_times(plan) or list(regimen.default_times))[0]
-    restart = (
-        local_now.date() if local_now.time() < first_time else local_now.date() + timedelta(days=1)
-    )
+    dose time has not passed, else tomorrow). Open doses of the old epoch from now on are
+    cancelled: a miss found at the next dose's own time (Mayzent's 24 hours) restarts at
+    that time, rather than reminding the patient of a step of the abandoned titration."""
+    restart = _next_dose_day(plan, patient, regimen, now)
     old_epoch, old_start = plan.epoch, plan.epoch_start
     session.execute(
         update(Dose)
@@ -176,7 +305,7 @@ def restart_titration(
             Dose.plan_id == plan.id,
             Dose.epoch == old_epoch,
             Dose.status.in_(("scheduled", "reminded")),
-            Dose.due_at > now,
+            Dose.due_at >= now,
         )
         .values(status="cancelled", next_action_at=None, updated_at=now)
     )
@@ -215,6 +344,10 @@ def after_taken(
         return events
     zone = ZoneInfo(patient.tz)
     taken_day = taken_at.astimezone(zone).date()
+    if SHIFTED in dose.key and dose.occasion in plan.rebases:
+        undone = _undo_titration_shift(session, plan=plan, dose=dose, taken_day=taken_day, now=now)
+        if undone is not None:
+            events.append(undone)
     shift = regimen.rule("shift_from_taken")
     if shift is not None and dose.kind != "monitoring" and taken_day != dose.local_date:
         keep_days = shift.params.get("keep_if_days_before_next")

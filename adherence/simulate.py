@@ -95,6 +95,8 @@ def _instant(value: Any, where: str, zone: ZoneInfo) -> datetime:
 
 
 _TOP = {"simulation", "team", "patient", "engine"}
+_SIMULATION = {"start", "end", "days"}
+_TEAM = {"name", "tz", "phone"}
 _PATIENT = {
     "name",
     "phone",
@@ -123,6 +125,15 @@ def load_scenario(text: str) -> Scenario:
             raise ScenarioError(f"unknown section [{key}] (known: {', '.join(sorted(_TOP))})")
     sim = data.get("simulation", {})
     team = data.get("team", {"name": "Simulated MS clinic", "tz": "UTC"})
+    # A misspelt key would otherwise be dropped silently (a team left in UTC).
+    for section, table, known in (("simulation", sim, _SIMULATION), ("team", team, _TEAM)):
+        if not isinstance(table, dict):
+            raise ScenarioError(f"[{section}] must be a table")
+        for key in table:
+            if key not in known:
+                raise ScenarioError(
+                    f"[{section}] {key}: unknown key (known: {', '.join(sorted(known))})"
+                )
     team.setdefault("name", "Simulated MS clinic")
     team.setdefault("tz", "UTC")
     try:
@@ -225,7 +236,9 @@ def run_scenario(
     channel = MemorySms()
     eng = scenario.settings.engine
     policy = DispatchPolicy(
-        nudges=eng.nudges, nudge_every=timedelta(minutes=eng.nudge_every_minutes)
+        nudges=eng.nudges,
+        nudge_every=timedelta(minutes=eng.nudge_every_minutes),
+        horizon_days=eng.horizon_days,
     )
     timeline = Timeline()
     zones: dict[int, ZoneInfo] = {}
@@ -257,8 +270,8 @@ def run_scenario(
                     email=p.get("email", ""),
                 )
                 sp.id = patient.id
-                zones[patient.id] = ZoneInfo(patient.tz)  # type: ignore[index]
-                names[patient.id] = patient.name  # type: ignore[index]
+                zones[patient.id] = ZoneInfo(patient.tz)
+                names[patient.id] = patient.name
                 by_phone[patient.phone] = sp
                 for plan in p.get("plan", []):
                     start = plan["start"]
@@ -274,7 +287,7 @@ def run_scenario(
                         options={k: str(v) for k, v in plan.get("options", {}).items()},
                     )
                 for at, text in sp.scripted:
-                    pending.append((at.astimezone(ZoneInfo("UTC")), patient.id, text, "scripted"))  # type: ignore[arg-type]
+                    pending.append((at.astimezone(ZoneInfo("UTC")), patient.id, text, "scripted"))
         except (EnrollmentError, ValueError) as exc:
             raise ScenarioError(f"enrolment: {exc}") from None
         statuses: dict[int, str] = {}
@@ -287,13 +300,13 @@ def run_scenario(
             pending.sort()
             while pending and pending[0][0] <= now:
                 at, pid, text, why = pending.pop(0)
-                patient = s.get(Patient, pid)
-                assert patient is not None
+                replier = s.get(Patient, pid)
+                assert replier is not None
                 timeline.add(at, zones[pid], type="reply", patient=names[pid], text=text, why=why)
                 outcome = handle_reply(
                     s,
                     catalog=catalog,
-                    patient=patient,
+                    patient=replier,
                     text=text,
                     now=at,
                     snooze_minutes=eng.snooze_minutes,
@@ -324,8 +337,8 @@ def run_scenario(
             )
             for msg in channel.sent[seen_sent:]:
                 sp = by_phone[msg.to]
+                assert sp.id is not None
                 pid = sp.id
-                assert pid is not None
                 purpose = (
                     msg.key.split(":")[2] if msg.key.startswith("dose:") else msg.key.split(":")[0]
                 )
@@ -348,7 +361,7 @@ def run_scenario(
                         )
             seen_sent = len(channel.sent)
             for dose in s.exec(select(Dose).order_by(Dose.due_at, Dose.id)).all():
-                old = statuses.get(dose.id)  # type: ignore[arg-type]
+                old = statuses.get(dose.id)
                 if old != dose.status:
                     quiet = dose.status == "scheduled" or (
                         old == "scheduled" and dose.status == "cancelled"
@@ -369,7 +382,7 @@ def run_scenario(
                             new=dose.status,
                             late=dose.late,
                         )
-                    statuses[dose.id] = dose.status  # type: ignore[index]
+                    statuses[dose.id] = dose.status
             events = s.exec(select(RuleEvent).order_by(RuleEvent.id)).all()
             for ev in events[seen_events:]:
                 timeline.add(

@@ -45,7 +45,8 @@ class TransportError(Exception):
 
 
 class SmsChannel(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def send(self, message: SmsMessage) -> SendResult: ...
 

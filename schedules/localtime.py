@@ -33,21 +33,34 @@ def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
     dates that hold a gap or a fold (found once per zone and year) take the round trip.
     """
     years = _IRREGULAR.get(zone)
-    if years is None:
-        if len(_IRREGULAR) >= _MAX_ZONES:
-            _IRREGULAR.clear()  # zones made with ZoneInfo.no_cache() must not pile up
-        years = _IRREGULAR.setdefault(zone, {})
     year = day.year
-    if year in years:
-        irregular = years[year]
-    else:
-        irregular = years[year] = _irregular_dates(zone, year)
+    irregular = years[year] if years is not None and year in years else _irregular(zone, year)
     if irregular is not None and day not in irregular and not (at.fold or at.microsecond):
         return datetime.combine(day, at, zone)
     aware = datetime(day.year, day.month, day.day, at.hour, at.minute, at.second, tzinfo=zone)
     # Normalise: a wall time inside a gap comes back shifted forward; any other time is
     # returned unchanged (same wall clock, same offset).
     return aware.astimezone(UTC).astimezone(zone)
+
+
+def steady_day(day: date, zone: ZoneInfo) -> bool:
+    """True when no DST gap or fold touches ``day`` in ``zone``. Every wall time of such
+    a day exists once, so ``datetime.combine(day, at, zone)`` is the instant
+    ``local_instant`` gives for any ``at`` without microseconds or ``fold``; a caller
+    resolving several times of one day can check once and skip the round trip."""
+    irregular = _irregular(zone, day.year)
+    return irregular is not None and day not in irregular
+
+
+def _irregular(zone: ZoneInfo, year: int) -> frozenset[date] | None:
+    years = _IRREGULAR.get(zone)
+    if years is None:
+        if len(_IRREGULAR) >= _MAX_ZONES:
+            _IRREGULAR.clear()  # zones made with ZoneInfo.no_cache() must not pile up
+        years = _IRREGULAR.setdefault(zone, {})
+    if year not in years:
+        years[year] = _irregular_dates(zone, year)
+    return years[year]
 
 
 def _offset(instant: datetime, zone: ZoneInfo) -> timedelta:

@@ -27,7 +27,11 @@ def db_upgrade(config: Annotated[str | None, ConfigOpt] = None) -> None:
 def db_check(config: Annotated[str | None, ConfigOpt] = None) -> None:
     """Exit 0 if the schema is current, else say which command fixes it."""
     a = load_app(config, check=False)
-    current, head = current_revision(a.engine), head_revision()
+    try:
+        current = current_revision(a.engine)
+    except Exception as exc:  # unreachable server, unreadable file: one line, not a traceback
+        fail(f"database: {type(exc).__name__}: {exc}".splitlines()[0])
+    head = head_revision()
     if current != head:
         fail(f"database at {current}, code needs {head}: run `adherence db upgrade`")
     typer.echo(f"database at revision {current} (current)")

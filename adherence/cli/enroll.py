@@ -320,6 +320,15 @@ def patient_remove(
 # --- plans -----------------------------------------------------------------------------------
 
 
+def _plan_error(message: str) -> str:
+    """Name the option a plan error is about: a times problem is a --time problem."""
+    if message.startswith("time: "):
+        return "--time " + message.removeprefix("time: ").removeprefix("time ")
+    if "time(s)" in message or "same time" in message:
+        return f"--time: {message}"
+    return message
+
+
 @plan_app.command("add")
 def plan_add(
     patient: Annotated[str, typer.Argument(help="Patient id or external id.")],
@@ -337,6 +346,9 @@ def plan_add(
     opts = parse_options(option or [])
     with app.session() as s:
         p = _patient(s, patient)
+        if not p.active:
+            # A removed patient is never materialised: the plan would sit there doseless.
+            fail(f"patient {patient} was removed: a removed patient gets no new plans")
         try:
             plan = create_plan(
                 s,
@@ -349,7 +361,7 @@ def plan_add(
                 options=opts,
             )
         except EnrollmentError as exc:
-            fail(str(exc))
+            fail(_plan_error(str(exc)))
         materialize(
             s,
             now=now,

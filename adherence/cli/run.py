@@ -10,10 +10,16 @@ from adherence.cli.common import ConfigOpt, fail, load_app
 
 
 def run(
-    host: Annotated[str | None, typer.Option("--host", help="Listen address (default [http] host).")] = None,
-    port: Annotated[int | None, typer.Option("--port", help="Listen port (default [http] port).")] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Listen address (default [http] host).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Listen port (default [http] port).")
+    ] = None,
     once: Annotated[bool, typer.Option("--once", help="Run every due step once and exit.")] = False,
-    demo: Annotated[bool, typer.Option("--demo", help="Create the schema if needed and seed demo patients.")] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Create the schema if needed and seed demo patients.")
+    ] = False,
     config: Annotated[str | None, ConfigOpt] = None,
 ) -> None:
     """Run the daemon: reminders, replies, the HTTP service."""
@@ -28,10 +34,17 @@ def run(
     if demo:
         upgrade(app.engine)
         with app.session() as s:
-            seeded = seed_demo(s, catalog=app.catalog, now=SystemClock().now(),
-                               horizon_days=app.settings.engine.horizon_days)
-        typer.echo("demo: seeded a care team and 3 patients with doses in the next minutes"
-                   if seeded else "demo: demo data already present")
+            seeded = seed_demo(
+                s,
+                catalog=app.catalog,
+                now=SystemClock().now(),
+                horizon_days=app.settings.engine.horizon_days,
+            )
+        typer.echo(
+            "demo: seeded a care team and 3 patients with doses in the next minutes"
+            if seeded
+            else "demo: demo data already present"
+        )
     http = app.settings.http
     try:
         code = run_daemon(app, host=host or http.host, port=port or http.port, once=once)

@@ -18,9 +18,10 @@ def test_ponvory_four_missed_days_restart_titration_at_day_1(
     scenario = load_scenario((ROOT / "examples/scenarios/ponvory-restart.toml").read_text())
     result = run_scenario(scenario, catalog=catalog, engine=engine)
     rules = [e for e in result["events"] if e["type"] == "rule"]
-    assert [r["rule"] for r in rules] == ["titration_restart"]
-    assert rules[0]["details"]["new_start"] == "2026-03-09"
-    assert rules[0]["details"]["missed"] == 4
+    # Days 5-7: fewer than 4 missed, the 4 mg step is offered again the next day; Day 8: restart.
+    assert [r["rule"] for r in rules] == ["schedule_shift"] * 3 + ["titration_restart"]
+    assert rules[-1]["details"]["new_start"] == "2026-03-09"
+    assert rules[-1]["details"]["missed"] == 4
     missed = [e for e in result["events"] if e["type"] == "status" and e["new"] == "missed"]
     assert [m["day"] for m in missed] == [5, 6, 7, 8]
     # After the restart the patient is back on the 2 mg Day-1 tablet on 9 March.

@@ -127,7 +127,7 @@ def test_replayed_webhook_is_recorded_once(world: World) -> None:
 
 
 def test_stop_opts_the_patient_out_and_no_more_texts_go(world: World) -> None:
-    [phone] = enrol_due_now(world.db_url, 1, regimen="Tecfidera")
+    [phone] = enrol_due_now(world.db_url, 1)
     daemon = world.daemon(nudges=2, nudge_every_minutes=1).start()
     wait_for(lambda: world.fake.sent_to(phone), 20, "the reminder")
     status, body = world.post_signed(

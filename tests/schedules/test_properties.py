@@ -42,9 +42,7 @@ FEATURED_ZONES = (
 # "localtime" and "posixrules" are whatever this machine was set up with.
 ALL_ZONES = sorted(available_timezones() - {"localtime", "posixrules"})
 MINUTE = timedelta(minutes=1)
-# Slots of a multi-dose day are kept further apart than any DST gap of 2000-2060 but
-# the 24-hour one of Samoa in 2011 (see test_gap_longer_than_slot_spacing_...).
-SLOT_SPACING = timedelta(hours=3)
+DAY = timedelta(days=1)
 
 # Three weekdays, no two consecutive (the ``weekdays`` option refuses those).
 VALID_WEEKDAYS = sorted(
@@ -89,19 +87,12 @@ minutes_of_day = st.one_of(st.integers(0, 3 * 60), st.integers(0, 24 * 60 - 1))
 
 @st.composite
 def dose_times(draw: st.DrawFn, per_day: int, anchor: int | None = None) -> list[time]:
-    """``per_day`` times of day in order, at least ``SLOT_SPACING`` apart; one of them at
+    """``per_day`` different times of day in any order (expand sorts them), one of them at
     minute ``anchor`` of the day when given."""
-    spacing = SLOT_SPACING // timedelta(minutes=1)
-    room = 24 * 60 - 1 - spacing * (per_day - 1)
-    if anchor is not None:
-        fits = [j for j in range(per_day) if 0 <= anchor - j * spacing <= room]
-        first = anchor - draw(st.sampled_from(fits)) * spacing
-        out = [first + k * spacing for k in range(per_day)]
-    else:
-        out = [draw(minutes_of_day.filter(lambda m: m <= room))]
-        for _ in range(per_day - 1):
-            out.append(draw(st.integers(out[-1] + spacing, room + spacing * len(out))))
-    return [time(m // 60, m % 60) for m in out]
+    minutes = [anchor] if anchor is not None else []
+    while len(minutes) < per_day:
+        minutes.append(draw(minutes_of_day.filter(lambda m: m not in minutes)))
+    return [time(m // 60, m % 60) for m in draw(st.permutations(minutes))]
 
 
 @dataclass(frozen=True)
@@ -154,6 +145,24 @@ def gap_for(moment: datetime, changes: list[Transition]) -> timedelta | None:
     return None
 
 
+def crosses_midnight(change: Transition) -> bool:
+    """A gap whose wall times, moved forward by it, can land on the next date (Nuuk's
+    23:00 -> 00:00 every March, Samoa's missing 2011-12-30)."""
+    at, before, after = change
+    if after <= before:
+        return False
+    local = at.replace(tzinfo=None)
+    midnight = datetime.combine((local + before).date() + DAY, time())
+    return midnight < local + after + (after - before)
+
+
+def slot_distance(times: list[time]) -> timedelta:
+    """The shortest distance between two dose times of a day, across midnight too."""
+    minutes = sorted(t.hour * 60 + t.minute for t in times)
+    pairs = zip(minutes, [*minutes[1:], minutes[0] + 24 * 60], strict=True)
+    return min(b - a for a, b in pairs) * MINUTE
+
+
 def doses(items: list[Item]) -> list[Item]:
     return [i for i in items if i.key.startswith("dose:")]
 
@@ -179,21 +188,32 @@ def is_split_first_dose(a: Item, b: Item) -> bool:
 def test_expansion_properties(case: Case) -> None:
     changes = transitions_between(case.zone, case.start, case.later)
     shifts = [abs(after - before) for _, before, after in changes]
-    if case.regimen.times_per_day > 1:
-        # a gap longer than the slot spacing reorders the day (reported; tested below)
-        assume(all(s < SLOT_SPACING for s in shifts))
+    per = case.regimen.times_per_day
+    across = [
+        after - before for at, before, after in changes if crosses_midnight((at, before, after))
+    ]
+    # A gap that carries a late slot past midnight puts it after the next date's early
+    # slot (reported; see test_gap_across_midnight_keeps_time_order).
+    assume(per == 1 or not across)
     items = case.expand(case.until)
     dose_items = doses(items)
-    per = case.regimen.times_per_day
 
-    # in time order, keys unique, one dose per local date and slot
+    # in time order, keys unique, one dose per local date and slot, never two at once
     instants = [i.at.astimezone(UTC) for i in items]
     assert instants == sorted(instants)
+    # Never two doses at once, unless a gap is at least as long as the distance between
+    # two slots: moved forward by it, one lands on the other (02:00 and 03:00 on a
+    # spring-forward night, or Samoa's missing day; reported as a rule conflict).
+    gaps = [after - before for _, before, after in changes if after > before]
+    if all(gap < slot_distance(case.times) for gap in gaps):
+        dose_instants = [i.at.astimezone(UTC) for i in dose_items]
+        assert len(set(dose_instants)) == len(dose_instants)
     assert len({i.key for i in items}) == len(items)
     assert len({(i.local_date, i.local_time) for i in dose_items}) == len(dose_items)
+    slots = sorted(case.times)
     for item in dose_items:
         assert item.key == f"dose:{item.seq}"
-        assert item.seq == item.occasion * per + case.times.index(item.local_time)
+        assert item.seq == item.occasion * per + slots.index(item.local_time)
     assert max(Counter(i.local_date for i in dose_items).values(), default=0) <= per
     assert set(Counter(i.occasion for i in dose_items).values()) <= {per}
 
@@ -287,7 +307,7 @@ def test_since_is_a_suffix_of_the_whole_expansion(case: Case) -> None:
     assert part == [i for i in whole if i.local_date >= cut]
 
 
-# --- slot order: unsorted times and a DST gap longer than the slot spacing -----------------
+# --- slot order: unsorted times, DST gaps between slots and across midnight -----------------
 
 
 def test_unsorted_times_still_give_time_order() -> None:
@@ -317,5 +337,23 @@ def test_gap_longer_than_slot_spacing_keeps_time_order() -> None:
     )
     by_slot = {i.local_time: i.at.time() for i in items}
     assert by_slot == {time(2, 30): time(3, 30), time(3, 15): time(3, 15)}  # the rule holds
+    instants = [i.at for i in items]
+    assert instants == sorted(instants)
+
+
+@pytest.mark.xfail(strict=True, reason="expand sorts slots within an occasion, not across")
+def test_gap_across_midnight_keeps_time_order() -> None:
+    # Nuuk springs forward 23:00 -> 00:00 (-02 -> -01) on the last Saturday of March, so
+    # Saturday's 23:30 dose is at Sunday 00:30, after Sunday's 00:15 dose.
+    regimen = CATALOG.get("dimethyl-fumarate").regimen()
+    items = expand(
+        regimen,
+        start=date(2024, 3, 30),
+        zone=ZoneInfo("America/Nuuk"),
+        until=date(2024, 3, 31),
+        times=[time(0, 15), time(23, 30)],
+    )
+    moved = next(i for i in items if i.local_date == date(2024, 3, 30) and i.local_time.hour)
+    assert moved.at.isoformat() == "2024-03-31T00:30:00-01:00"  # the rule holds
     instants = [i.at for i in items]
     assert instants == sorted(instants)

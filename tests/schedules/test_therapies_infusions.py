@@ -10,8 +10,6 @@ import itertools
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from schedules import Item, expand, load_catalog
 from schedules.localtime import add_months
 

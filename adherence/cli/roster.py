@@ -1,0 +1,63 @@
+"""`adherence import ROSTER.csv [--dry-run]`: enrol patients and plans from a CSV roster.
+
+Exit status: 0 when every row was imported (or was already there), 1 when some rows were
+rejected (the others are still imported), 2 when the file itself cannot be used (unreadable,
+not UTF-8, a bad header) or the configuration/database is unusable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from adherence.cli.common import ConfigOpt, fail, load_app
+from adherence.clock import SystemClock
+from adherence.materialize import materialize
+from adherence.roster import ImportReport, import_roster
+
+
+def _file_unusable(report: ImportReport) -> bool:
+    # Data rows start on line 2 at the earliest: errors on line 1 are about the file or
+    # its header, and then no row was looked at.
+    return any(error.line == 1 for error in report.errors)
+
+
+def import_cmd(
+    roster: Annotated[Path, typer.Argument(help="CSV file, one row per patient and plan.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row and report; write nothing.")
+    ] = False,
+    config: Annotated[str | None, ConfigOpt] = None,
+) -> None:
+    """Import a CSV roster; rows already imported are left as they are (safe to re-run)."""
+    try:
+        text = roster.read_text("utf-8")
+    except UnicodeDecodeError:
+        fail(f"{roster}: not UTF-8 text (save the roster as CSV UTF-8)")
+    except OSError as exc:
+        fail(f"{roster}: cannot read: {exc.strerror or exc}")
+    app = load_app(config)
+    now = SystemClock().now()
+    with app.session() as s:
+        report = import_roster(s, catalog=app.catalog, text=text, now=now, dry_run=dry_run)
+        if report.plan_ids and not dry_run:
+            # The roster materialises its own horizon; extend to the configured one.
+            materialize(
+                s,
+                now=now,
+                catalog=app.catalog,
+                horizon_days=app.settings.engine.horizon_days,
+                plan_ids=report.plan_ids,
+            )
+    for error in report.errors:
+        typer.echo(f"line {error.line}: {error.field}: {error.reason}", err=True)
+    if _file_unusable(report):
+        typer.echo(f"error: {roster}: nothing imported", err=True)
+        raise typer.Exit(2)
+    for note in report.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(f"{roster}: {report.summary()}")
+    if report.errors:
+        raise typer.Exit(1)
