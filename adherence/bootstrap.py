@@ -59,3 +59,6 @@ def configure_logging(settings: Settings) -> None:
         level=getattr(logging, settings.log.level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # Libraries that would log phone numbers, bodies or URLs with tokens at INFO.
+    for noisy in ("twilio", "twilio.http_client", "apscheduler", "uvicorn.access", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

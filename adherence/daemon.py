@@ -31,6 +31,7 @@ from notifiers.sms import ConsoleSms, SendResult, SmsChannel, SmsMessage, Transp
 
 log = logging.getLogger("adherence.daemon")
 MATERIALIZE_LOCK = 0x4D53_0001  # advisory lock key ("MS" + 1)
+HAND_BACK_AFTER = 1.0  # seconds: shorter waits happen inside the running tick job
 
 
 @dataclass
@@ -170,28 +171,35 @@ class Worker:
             return result
 
     def tick_job(self) -> None:
-        if self.stopping.is_set():
+        """Run the engine until its next step is more than a moment away, then hand the
+        wait back to APScheduler. Short waits (work still queued, sends on the wire) stay in
+        this run: a job re-added for "right now" while this run is still on the books would
+        be skipped by APScheduler as a second instance, and the daemon would go quiet."""
+        while not self.stopping.is_set():
+            now = self.clock.now()
+            try:
+                nxt = self.run_once().next_at
+            except Exception:
+                log.exception("tick failed; retrying shortly")
+                nxt = now + timedelta(seconds=5)
+            limit = self.clock.now() + timedelta(seconds=self.app.settings.engine.max_sleep_seconds)
+            when = min(nxt, limit) if nxt else limit
+            wait = (when - self.clock.now()).total_seconds()
+            if wait <= HAND_BACK_AFTER:
+                self.stopping.wait(max(0.0, wait))
+                continue
+            if self.scheduler is not None and not self.stopping.is_set():
+                self.scheduler.add_job(
+                    self.tick_job,
+                    "date",
+                    run_date=when,
+                    id="tick",
+                    replace_existing=True,
+                    misfire_grace_time=None,
+                    coalesce=True,
+                    max_instances=1,
+                )
             return
-        now = self.clock.now()
-        try:
-            result = self.run_once()
-            nxt = result.next_at
-        except Exception:
-            log.exception("tick failed; retrying shortly")
-            nxt = now + timedelta(seconds=5)
-        limit = self.clock.now() + timedelta(seconds=self.app.settings.engine.max_sleep_seconds)
-        when = min(nxt, limit) if nxt else limit
-        if self.scheduler is not None and not self.stopping.is_set():
-            self.scheduler.add_job(
-                self.tick_job,
-                "date",
-                run_date=when,
-                id="tick",
-                replace_existing=True,
-                misfire_grace_time=None,
-                coalesce=True,
-                max_instances=1,
-            )
 
     def wake(self) -> None:
         """Run the tick now (after a webhook changed something)."""

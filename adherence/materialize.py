@@ -8,7 +8,7 @@ are moved or cancelled when a plan changes; anything recorded stays as it was.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -115,7 +115,7 @@ def _materialize_batch(
     )
     for plan_id, epoch, key, dose_id, status, due_at in result:
         existing[plan_id][(epoch, key)] = (dose_id, status, due_at)
-    new_rows: list[dict[str, Any]] = []
+    new_rows: list[tuple[Plan, Patient, Item, datetime]] = []
     for plan, patient in pairs:
         zone = ZoneInfo(patient.tz)
         today = now.astimezone(zone).date()
@@ -145,7 +145,7 @@ def _materialize_batch(
             closes = window_closes(item, regimen, zone)
             found = have.get(key)
             if found is None:
-                new_rows.append(_row(plan, patient, item, closes, now))
+                new_rows.append((plan, patient, item, closes))
             elif (found[1] == "scheduled" and found[2] != item.at and found[2] > now) or (
                 found[1] == "cancelled" and item.at > now
             ):
@@ -182,8 +182,91 @@ def _materialize_batch(
                 .values(status="cancelled", next_action_at=None, updated_at=now)
             )
     if new_rows:
-        session.execute(_insert_ignore(session), new_rows)
+        _insert_rows(session, new_rows, now)
     return len(new_rows)
+
+
+_COLUMNS = (
+    "plan_id",
+    "patient_id",
+    "epoch",
+    "key",
+    "occasion",
+    "due_at",
+    "local_date",
+    "local_time",
+    "day",
+    "amount",
+    "unit",
+    "kind",
+    "phase",
+    "label",
+    "earliest",
+    "latest",
+    "window_closes_at",
+    "status",
+    "late",
+    "confirmed_via",
+    "confirmed_by",
+    "nudges_sent",
+    "next_action_at",
+    "updated_at",
+)
+_SQLITE_INSERT = (
+    f"INSERT INTO dose ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+    "ON CONFLICT (plan_id, epoch, key) DO NOTHING"
+)
+
+
+def _utc_text(value: datetime) -> str:
+    # The storage format of SQLAlchemy's SQLite DateTime (naive UTC, microseconds always
+    # written), so rows written here read back exactly like rows written through the ORM.
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _insert_rows(
+    session: Session, new: list[tuple[Plan, Patient, Item, datetime]], now: datetime
+) -> None:
+    """INSERT .. ON CONFLICT DO NOTHING for many doses. On SQLite, straight to the driver's
+    executemany: SQLAlchemy's per-value type processing costs more than the insert itself."""
+    if session.get_bind().dialect.name != "sqlite":
+        rows = [_row(plan, patient, item, closes, now) for plan, patient, item, closes in new]
+        session.connection().execute(_insert_ignore(session), rows)
+        return
+    now_s = _utc_text(now)
+    params = []
+    for plan, patient, item, closes in new:
+        due_s = _utc_text(item.at)
+        kind = item.kind
+        params.append(
+            (
+                plan.id,
+                patient.id,
+                plan.epoch,
+                item.key,
+                item.occasion,
+                due_s,
+                item.local_date.isoformat(),
+                item.local_time.strftime("%H:%M"),
+                item.day,
+                item.amount,
+                item.unit,
+                kind,
+                item.phase,
+                item.label,
+                item.earliest.isoformat() if item.earliest else None,
+                item.latest.isoformat() if item.latest else None,
+                _utc_text(closes),
+                "scheduled",
+                0,
+                "",
+                "",
+                0,
+                due_s if kind == "dose" else _utc_text(first_action(kind, item.at)),
+                now_s,
+            )
+        )
+    session.connection().exec_driver_sql(_SQLITE_INSERT, params)
 
 
 def _insert_ignore(session: Session) -> Any:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from adherence.models import Patient, Plan
@@ -13,7 +15,13 @@ DEFAULT_LATE_WINDOW_HOURS = 12.0
 
 
 def regimen_for(catalog: Catalog, plan: Plan) -> Regimen:
-    return catalog.get(plan.regimen).regimen(plan.options)
+    return _regimen(catalog, plan.regimen, plan.options_json)
+
+
+@lru_cache(maxsize=1024)
+def _regimen(catalog: Catalog, code: str, options_json: str) -> Regimen:
+    # Regimens are immutable; a clinic has a few hundred distinct (therapy, options).
+    return catalog.get(code).regimen(json.loads(options_json))
 
 
 def plan_times(plan: Plan) -> list[time] | None:

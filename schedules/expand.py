@@ -39,12 +39,17 @@ def occasions(
     until: date,
     weekdays: Sequence[int] = (),
     rebases: Mapping[int, date] | None = None,
+    skip_before: date | None = None,
 ) -> Iterator[Occasion]:
     """Dosing occasions from Day 1 up to ``until`` (inclusive), in order.
 
     ``rebases`` maps an occasion index to the date it was actually given: that occasion
     moves there and every occasion after it that is counted from it follows (the label's
     "next dose N days after the one actually taken").
+
+    ``skip_before`` is a hint: occasions before that date may be left out (a plan that
+    started a year ago need not walk its first year to find next week's doses). Indexes
+    of the occasions that are yielded are unaffected.
     """
     rebases = rebases or {}
     days = tuple(weekdays) or regimen.weekdays or default_weekdays(start, regimen.min_gap_days)
@@ -67,6 +72,28 @@ def occasions(
         if phase.from_start is not None:
             anchor, lead = start, phase.from_start
         cursor = first
+        every = phase.every
+        if (
+            skip_before is not None
+            and every is not None
+            and every.months == 0
+            and every.days > 0
+            and lead.months == 0
+            and not phase.weekdays
+            and not phase.amounts
+            and regimen.cap is None
+            and not any(i >= index for i in rebases)
+        ):
+            base = anchor + timedelta(days=lead.days)
+            k = (skip_before - base).days // every.days - 1  # keep one for ``previous``
+            if limit is not None:
+                k = min(k, limit - 1)
+            if last_day is not None:
+                k = min(k, (last_day - base).days // every.days)
+            if k > 0:
+                n = k
+                index += k
+                previous = base + timedelta(days=every.days * (k - 1))
         while limit is None or n < limit:
             if phase.weekdays:
                 while cursor.weekday() not in days:
@@ -158,7 +185,14 @@ def expand(
     lower = since or start
     items: list[Item] = []
     occ_list = list(
-        occasions(regimen, start=start, until=horizon, weekdays=weekdays, rebases=rebases)
+        occasions(
+            regimen,
+            start=start,
+            until=horizon,
+            weekdays=weekdays,
+            rebases=rebases,
+            skip_before=since if since is not None and not _needs_history(regimen) else None,
+        )
     )
     per = len(slots)
     unit = regimen.unit
@@ -228,6 +262,11 @@ def expand(
     if regimen.monitoring:
         items.sort(key=lambda i: (i.at, _KIND_ORDER.get(i.kind, 3), i.key))
     return items
+
+
+def _needs_history(regimen: Regimen) -> bool:
+    """Monitoring counted from doses needs every occasion, not only recent ones."""
+    return any(m.anchor != "start" for m in regimen.monitoring)
 
 
 def _monitoring_lookahead(specs: Sequence[Monitoring]) -> int:

@@ -9,6 +9,7 @@ proxy the URL Twilio signed is not the one we see) and answer 403 otherwise. An 
 """
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
@@ -137,8 +138,14 @@ def create_app(
         code = int(code_raw) if code_raw.isdigit() else None
         if not sid or not status:
             return
-        with session() as s:
-            apply_status(s, provider_id=sid, status=status, error_code=code, now=clock())
+        # A callback can overtake us: the send's outcome (with this sid) is recorded by the
+        # next engine tick, a fraction of a second later. Give it a moment before giving up.
+        for _ in range(20):
+            with session() as s:
+                if apply_status(s, provider_id=sid, status=status, error_code=code, now=clock()):
+                    return
+            time.sleep(0.1)
+        log.info("status callback for an unknown message ignored status=%s", status)
         log.info("status callback status=%s code=%s", status, code)
 
     @web.get("/healthz")

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from schedules import load_catalog
 from schedules.expand import expand
-from schedules.localtime import add_months, local_instant, parse_hhmm
+from schedules.localtime import add_months, local_instant, parse_hhmm, steady_day
 
 SECOND = timedelta(seconds=1)
 MINUTE = timedelta(minutes=1)
@@ -268,6 +268,28 @@ def test_matches_the_round_trip(day: date, at: time, name: str) -> None:
         want.fold,
     )
     assert got.microsecond == 0
+
+
+@pytest.mark.parametrize("name", [*ZONES_2020S, "Pacific/Apia", "America/Nuuk", "Asia/Kolkata"])
+def test_steady_days_are_exactly_the_days_no_gap_or_fold_touches(name: str) -> None:
+    zone = ZoneInfo(name)
+    touched: set[date] = set()
+    for year in range(2010, 2031):
+        for at, o1, o2 in transitions_in_year(zone, year):
+            local = at.replace(tzinfo=None)
+            first, last = local + min(o1, o2), local + max(o1, o2) - SECOND
+            touched.update(
+                first.date() + timedelta(days=k)
+                for k in range((last.date() - first.date()).days + 1)
+            )
+    day, steady = date(2011, 1, 1), 0
+    while day <= date(2029, 12, 31):
+        assert steady_day(day, zone) is (day not in touched), (name, day)
+        steady += day not in touched
+        day += timedelta(days=1)
+    assert steady > 6800  # 19 years, a handful of changes a year
+    if name != "Asia/Kolkata":
+        assert touched
 
 
 def test_far_years_take_the_slow_path() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -355,5 +355,24 @@ def test_gap_across_midnight_keeps_time_order() -> None:
     )
     moved = next(i for i in items if i.local_date == date(2024, 3, 30) and i.local_time.hour)
     assert moved.at.isoformat() == "2024-03-31T00:30:00-01:00"  # the rule holds
+    instants = [i.at for i in items]
+    assert instants == sorted(instants)
+
+
+@pytest.mark.xfail(strict=True, reason="expand compares only the last two slots of a day")
+def test_three_slots_with_a_gap_keep_time_order() -> None:
+    # The catalog allows up to 4 times a day; with 3, slot 0 moved by the gap (02:30 ->
+    # 03:30) lands after slot 1 (03:15) while slot 2 (20:00) is still the latest.
+    twice = CATALOG.get("dimethyl-fumarate").regimen()
+    thrice = replace(twice, times_per_day=3, default_times=(time(8), time(14), time(20)))
+    items = expand(
+        thrice,
+        start=date(2024, 3, 10),
+        zone=ZoneInfo("America/New_York"),
+        until=date(2024, 3, 10),
+        times=[time(2, 30), time(3, 15), time(20)],
+    )
+    by_slot = {i.local_time: i.at.time() for i in items}
+    assert by_slot == {time(2, 30): time(3, 30), time(3, 15): time(3, 15), time(20): time(20)}
     instants = [i.at for i in items]
     assert instants == sorted(instants)
