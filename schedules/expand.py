@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from schedules.items import DOSE, MONITORING, Item
-from schedules.localtime import local_instant
+from schedules.localtime import local_instant, steady_day
 from schedules.pieces import Monitoring, Phase, Regimen, Step
 
 _KIND_ORDER = {MONITORING: 0, "infusion": 1, DOSE: 2}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Occasion:
     index: int  # across the whole regimen, from 0
     phase: Phase
@@ -100,8 +100,11 @@ def occasions(
                     cursor += timedelta(days=1)
                 when = cursor
                 cursor = cursor + timedelta(days=1)
+            elif every is not None and every.months == 0 and lead.months == 0:
+                # Days and weeks: plain date arithmetic (the common, hot case).
+                when = anchor + timedelta(days=lead.days + every.days * (n - n0))
             else:
-                when = _nth(anchor, lead, phase.every or Step(), n - n0)
+                when = _nth(anchor, lead, every or Step(), n - n0)
             if index in rebases:
                 when = rebases[index]
                 anchor, lead, n0 = when, Step(), n
@@ -198,6 +201,8 @@ def expand(
     unit = regimen.unit
     day1 = start.toordinal() - 1
     append = items.append
+    combine = datetime.combine
+    plain = [not (t.microsecond or t.fold) for t in slots]  # steady_day's condition
     for occ in occ_list:
         d = occ.day
         if d > until or d < lower:
@@ -207,23 +212,31 @@ def expand(
         label = phase.label
         if "{amount}" in label:
             label = label.replace("{amount}", f"{amount:g}")
+        kind, name, earliest, latest = phase.kind, phase.name, occ.earliest, occ.latest
+        index, day = occ.index, d.toordinal() - day1
+        steady = steady_day(d, zone)
         for slot, t in enumerate(slots):
+            seq = index * per + slot
+            # Positional on purpose: keyword construction costs several times more, and
+            # this loop builds every dose (Item's field order: key, seq, occasion, at,
+            # local_date, local_time, day, amount, unit, kind, phase, label, earliest,
+            # latest).
             append(
                 Item(
-                    key=f"dose:{occ.index * per + slot}",
-                    seq=occ.index * per + slot,
-                    occasion=occ.index,
-                    at=local_instant(d, t, zone),
-                    local_date=d,
-                    local_time=t,
-                    day=d.toordinal() - day1,
-                    amount=amount,
-                    unit=unit,
-                    kind=phase.kind,
-                    phase=phase.name,
-                    label=label,
-                    earliest=occ.earliest,
-                    latest=occ.latest,
+                    f"dose:{seq}",
+                    seq,
+                    index,
+                    combine(d, t, zone) if steady and plain[slot] else local_instant(d, t, zone),
+                    d,
+                    t,
+                    day,
+                    amount,
+                    unit,
+                    kind,
+                    name,
+                    label,
+                    earliest,
+                    latest,
                 )
             )
         if per > 1 and items[-1].at < items[-2].at:

@@ -13,8 +13,11 @@ MONITORING = "monitoring"  # labs, observation, tests the label requires
 KINDS = (DOSE, INFUSION, MONITORING)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=True)
 class Item:
+    """One dated item. Treat as immutable (not frozen only because a frozen dataclass's
+    __init__ costs several times more, and expansion builds millions of these)."""
+
     key: str  # stable within a plan: "dose:17", "monitoring:jcv:2"
     seq: int  # order within its stream (doses: occasion * times_per_day + slot)
     occasion: int  # index of the dosing occasion (the unit that shifts and restarts)
