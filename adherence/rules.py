@@ -25,6 +25,15 @@ from adherence.plans import expected_items, plan_times
 from schedules import Catalog, Regimen
 
 
+def _rebase(session: Session, plan: Plan, occasion: int, day: date, now: datetime) -> None:
+    """Occasion ``occasion`` happens (or happened) on ``day``; later ones follow it."""
+    rebases = plan.rebases
+    rebases[occasion] = day
+    plan.set_rebases(rebases)
+    plan.updated_at = now
+    session.add(plan)
+
+
 def record(
     session: Session,
     *,
@@ -219,11 +228,7 @@ def shift_titration(
     dose.key = _free_key(session, plan, dose.epoch, base)
     dose.updated_at = now
     session.add(dose)
-    rebases = plan.rebases
-    rebases[dose.occasion] = resume
-    plan.set_rebases(rebases)
-    plan.updated_at = now
-    session.add(plan)
+    _rebase(session, plan, dose.occasion, resume, now)
     session.flush()
     return record(
         session,
@@ -261,13 +266,9 @@ def _undo_titration_shift(
         session.flush()
     dose.key = base
     session.add(dose)
-    rebases = plan.rebases
     # Not dropped even when taken on the day it was offered: that day may itself be the
     # result of an earlier shift (missed twice, then taken late the second evening).
-    rebases[dose.occasion] = taken_day
-    plan.set_rebases(rebases)
-    plan.updated_at = now
-    session.add(plan)
+    _rebase(session, plan, dose.occasion, taken_day, now)
     session.flush()
     return record(
         session,
@@ -358,11 +359,7 @@ def after_taken(
             and (next_day - taken_day).days >= int(keep_days)
         )
         if not keep:
-            rebases = plan.rebases
-            rebases[dose.occasion] = taken_day
-            plan.set_rebases(rebases)
-            plan.updated_at = now
-            session.add(plan)
+            _rebase(session, plan, dose.occasion, taken_day, now)
             events.append(
                 record(
                     session,
