@@ -94,32 +94,54 @@ def occasions(
                 n = k
                 index += k
                 previous = base + timedelta(days=every.days * (k - 1))
-        while limit is None or n < limit:
-            if phase.weekdays:
-                while cursor.weekday() not in days:
-                    cursor += timedelta(days=1)
-                when = cursor
-                cursor = cursor + timedelta(days=1)
-            elif every is not None and every.months == 0 and lead.months == 0:
-                # Days and weeks: plain date arithmetic (the common, hot case).
-                when = anchor + timedelta(days=lead.days + every.days * (n - n0))
-            else:
-                when = _nth(anchor, lead, every or Step(), n - n0)
-            if index in rebases:
-                when = rebases[index]
-                anchor, lead, n0 = when, Step(), n
-                cursor = when + timedelta(days=1)
-            if (last_day is not None and when > last_day) or when > until:
-                break
-            amount = phase.amount_at(n)
-            if regimen.cap is not None and total + amount > regimen.cap + 1e-9:
-                return
-            total += amount
-            earliest, latest = _window(phase, n, when, previous)
-            yield Occasion(index, phase, n, when, earliest, latest)
-            previous = when
-            index += 1
-            n += 1
+        if (
+            every is not None
+            and every.months == 0
+            and every.days > 0
+            and lead.months == 0
+            and not phase.weekdays
+            and not phase.amounts
+            and phase.window is None
+            and regimen.cap is None
+            and not any(i >= index for i in rebases)
+        ):
+            # The hot case (daily pills, every-N-days injections): plain date steps.
+            step = timedelta(days=every.days)
+            when = anchor + timedelta(days=lead.days + every.days * (n - n0))
+            stop = until if last_day is None else min(until, last_day)
+            while (limit is None or n < limit) and when <= stop:
+                yield Occasion(index, phase, n, when, None, None)
+                previous = when
+                index += 1
+                n += 1
+                when += step
+        else:
+            while limit is None or n < limit:
+                if phase.weekdays:
+                    while cursor.weekday() not in days:
+                        cursor += timedelta(days=1)
+                    when = cursor
+                    cursor = cursor + timedelta(days=1)
+                elif every is not None and every.months == 0 and lead.months == 0:
+                    # Days and weeks: plain date arithmetic (the common, hot case).
+                    when = anchor + timedelta(days=lead.days + every.days * (n - n0))
+                else:
+                    when = _nth(anchor, lead, every or Step(), n - n0)
+                if index in rebases:
+                    when = rebases[index]
+                    anchor, lead, n0 = when, Step(), n
+                    cursor = when + timedelta(days=1)
+                if (last_day is not None and when > last_day) or when > until:
+                    break
+                amount = phase.amount_at(n)
+                if regimen.cap is not None and total + amount > regimen.cap + 1e-9:
+                    return
+                total += amount
+                earliest, latest = _window(phase, n, when, previous)
+                yield Occasion(index, phase, n, when, earliest, latest)
+                previous = when
+                index += 1
+                n += 1
         if limit is None and last_day is None:
             return  # an open-ended phase runs to the horizon: nothing follows it
         if n == 0:
@@ -203,27 +225,32 @@ def expand(
     append = items.append
     combine = datetime.combine
     plain = [not (t.microsecond or t.fold) for t in slots]  # steady_day's condition
+    last_phase: Phase | None = None
+    amount, label, kind, name = 0.0, "", "", ""
     for occ in occ_list:
         d = occ.day
         if d > until or d < lower:
             continue
         phase = occ.phase
-        amount = phase.amount_at(occ.n)
-        label = phase.label
-        if "{amount}" in label:
-            label = label.replace("{amount}", f"{amount:g}")
-        kind, name, earliest, latest = phase.kind, phase.name, occ.earliest, occ.latest
+        if phase is not last_phase or phase.amounts:
+            last_phase = phase
+            amount = phase.amount_at(occ.n)
+            label = phase.label
+            if "{amount}" in label:
+                label = label.replace("{amount}", f"{amount:g}")
+            kind, name = phase.kind, phase.name
+        earliest, latest = occ.earliest, occ.latest
         index, day = occ.index, d.toordinal() - day1
         steady = steady_day(d, zone)
         for slot, t in enumerate(slots):
             seq = index * per + slot
             # Positional on purpose: keyword construction costs several times more, and
-            # this loop builds every dose (Item's field order: key, seq, occasion, at,
+            # this loop builds every dose (Item's field order: stream, seq, occasion, at,
             # local_date, local_time, day, amount, unit, kind, phase, label, earliest,
             # latest).
             append(
                 Item(
-                    f"dose:{seq}",
+                    "dose",
                     seq,
                     index,
                     combine(d, t, zone) if steady and plain[slot] else local_instant(d, t, zone),
@@ -258,7 +285,7 @@ def expand(
                 t = min(t, slots[0])
             items.append(
                 Item(
-                    key=f"monitoring:{spec.name}:{n}",
+                    stream=f"monitoring:{spec.name}",
                     seq=n,
                     occasion=n,
                     at=local_instant(when, t, zone),

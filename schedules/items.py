@@ -18,7 +18,7 @@ class Item:
     """One dated item. Treat as immutable (not frozen only because a frozen dataclass's
     __init__ costs several times more, and expansion builds millions of these)."""
 
-    key: str  # stable within a plan: "dose:17", "monitoring:jcv:2"
+    stream: str  # "dose" or "monitoring:<name>"
     seq: int  # order within its stream (doses: occasion * times_per_day + slot)
     occasion: int  # index of the dosing occasion (the unit that shifts and restarts)
     at: datetime  # aware, in the patient's zone
@@ -32,6 +32,12 @@ class Item:
     label: str
     earliest: date | None = None  # allowed range for a clinic appointment
     latest: date | None = None
+
+    @property
+    def key(self) -> str:
+        """Stable within a plan: "dose:17", "monitoring:jcv:2" (built on demand: expansion
+        makes millions of items and most callers never ask)."""
+        return f"{self.stream}:{self.seq}"
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
