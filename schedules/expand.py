@@ -226,6 +226,7 @@ def expand(
     combine = datetime.combine
     plain = [not (t.microsecond or t.fold) for t in slots]  # steady_day's condition
     last_phase: Phase | None = None
+    unsteady = False
     amount, label, kind, name = 0.0, "", "", ""
     for occ in occ_list:
         d = occ.day
@@ -266,10 +267,10 @@ def expand(
                     latest,
                 )
             )
-        if per > 1 and items[-1].at < items[-2].at:
-            # A DST gap pushed an early slot past a later one (02:30 -> 03:30 > 03:15):
-            # keep time order; keys stay with their slots.
-            items[-per:] = sorted(items[-per:], key=lambda i: i.at)
+        if not steady:
+            # A DST gap can push a slot past a later one (02:30 -> 03:30 > 03:15), even past
+            # midnight (Nuuk: 23:30 -> 00:30): sort once at the end. Keys stay with slots.
+            unsteady = True
     finished = regimen.finite and (not occ_list or occ_list[-1].day <= horizon)
     for spec in regimen.monitoring:
         for n, raw_when in enumerate(_monitoring_dates(spec, start, until, occ_list, finished)):
@@ -299,7 +300,7 @@ def expand(
                     label=spec.label,
                 )
             )
-    if regimen.monitoring:
+    if regimen.monitoring or unsteady:
         items.sort(key=lambda i: (i.at, _KIND_ORDER.get(i.kind, 3), i.key))
     return items
 

@@ -35,7 +35,12 @@ def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
     years = _IRREGULAR.get(zone)
     year = day.year
     irregular = years[year] if years is not None and year in years else _irregular(zone, year)
-    if irregular is not None and day not in irregular and not (at.fold or at.microsecond):
+    if (
+        irregular is not None
+        and day not in irregular
+        and type(day) is date  # a datetime never matches a date in the set
+        and not (at.fold or at.microsecond)
+    ):
         return datetime.combine(day, at, zone)
     aware = datetime(day.year, day.month, day.day, at.hour, at.minute, at.second, tzinfo=zone)
     # Normalise: a wall time inside a gap comes back shifted forward; any other time is
@@ -48,8 +53,10 @@ def steady_day(day: date, zone: ZoneInfo) -> bool:
     a day exists once, so ``datetime.combine(day, at, zone)`` is the instant
     ``local_instant`` gives for any ``at`` without microseconds or ``fold``; a caller
     resolving several times of one day can check once and skip the round trip."""
-    irregular = _irregular(zone, day.year)
-    return irregular is not None and day not in irregular
+    years = _IRREGULAR.get(zone)
+    year = day.year
+    irregular = years[year] if years is not None and year in years else _irregular(zone, year)
+    return irregular is not None and day not in irregular and type(day) is date
 
 
 def _irregular(zone: ZoneInfo, year: int) -> frozenset[date] | None:

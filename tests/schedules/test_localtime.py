@@ -292,6 +292,14 @@ def test_steady_days_are_exactly_the_days_no_gap_or_fold_touches(name: str) -> N
         assert touched
 
 
+def test_a_datetime_passed_as_the_day_still_follows_the_rule() -> None:
+    zone = ZoneInfo("America/New_York")
+    day = datetime(2024, 3, 10, 17, 45)  # a date subclass: only its date counts
+    assert local_instant(day, time(2, 30), zone).isoformat() == "2024-03-10T03:30:00-04:00"
+    assert not steady_day(day, zone)
+    assert steady_day(date(2024, 3, 11), zone) and not steady_day(date(2024, 3, 10), zone)
+
+
 def test_far_years_take_the_slow_path() -> None:
     zone = ZoneInfo("Europe/London")
     assert local_instant(date(1, 1, 1), time(12), zone).isoformat() == (
