@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
-import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
