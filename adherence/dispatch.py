@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from adherence.materialize import materialize
 from adherence.models import CareTeam, Dose, Patient, Plan, RuleEvent
-from adherence.outbox import enqueue
+from adherence.outbox import enqueue, flush_deferred
 from adherence.plans import regimen_for
 from adherence.rules import after_missed
 from notifiers import texts
@@ -41,6 +41,7 @@ class DispatchPolicy:
 
 @dataclass
 class DispatchResult:
+    more: bool = False  # stopped at max_batches with due doses left
     acted: int = 0
     reminders: int = 0
     nudges: int = 0
@@ -90,15 +91,22 @@ def dispatch_due(
     catalog: Catalog,
     policy: DispatchPolicy,
     batch: int = 500,
+    max_batches: int | None = None,
 ) -> DispatchResult:
-    """Act on due doses in batches until none is due. Commits per batch.
+    """Act on due doses in batches until none is due (or ``max_batches`` were done, so a
+    caller can send the first texts of a morning peak while the rest are prepared).
+    Commits per batch. ``result.more`` says whether due doses were left.
 
     A label rule that moved a plan's schedule (a restart, a shift) has its plan
     rematerialised at once, before the next batch: the dose it put at this very minute
     (Mayzent's Day 1 at the time the miss was found) is reminded in this same call, and a
     dose it moved away is never reminded at its old time."""
     result = DispatchResult()
+    batches = 0
     while True:
+        if max_batches is not None and batches >= max_batches:
+            result.more = True
+            break
         rows = session.exec(
             select(Dose)
             .where(Dose.next_action_at <= now)
@@ -110,19 +118,30 @@ def dispatch_due(
         if not rows:
             break
         seen = len(result.events)
-        cache: dict[int, tuple[Plan, Patient, CareTeam]] = {}
+        batches += 1
+        # One query each for the batch's plans, patients and teams (not three per dose).
+        plans = {
+            p.id: p
+            for p in session.exec(select(Plan).where(Plan.id.in_({d.plan_id for d in rows})))
+        }
+        patients = {
+            p.id: p
+            for p in session.exec(
+                select(Patient).where(Patient.id.in_({d.patient_id for d in rows}))
+            )
+        }
+        teams = {
+            t.id: t
+            for t in session.exec(
+                select(CareTeam).where(CareTeam.id.in_({p.team_id for p in patients.values()}))
+            )
+        }
         for dose in rows:
-            dose = dose[0] if isinstance(dose, tuple) else dose
-            ctx = cache.get(dose.plan_id)
-            if ctx is None:
-                plan = session.get(Plan, dose.plan_id)
-                patient = session.get(Patient, dose.patient_id)
-                assert plan is not None and patient is not None
-                team = session.get(CareTeam, patient.team_id)
-                assert team is not None
-                ctx = cache[dose.plan_id] = (plan, patient, team)
+            patient = patients[dose.patient_id]
+            ctx = (plans[dose.plan_id], patient, teams[patient.team_id])
             _act(session, dose, *ctx, now=now, catalog=catalog, policy=policy, result=result)
             result.acted += 1
+        flush_deferred(session)
         session.commit()
         moved = sorted(
             {
@@ -269,5 +288,6 @@ def _send(
         valid_until=valid,
         patient_id=patient.id,
         dose_id=dose.id,
+        defer=True,
     )
     log.info("%s queued dose=%s patient=%s", purpose, dose.id, patient.id)

@@ -43,7 +43,9 @@ def tick(
     written = 0
     if do_materialize:
         written = materialize(session, now=now, catalog=catalog, horizon_days=horizon_days)
-    dispatched = dispatch_due(session, now=now, catalog=catalog, policy=policy)
+    # One batch, then hand its texts to the sender before preparing the next: in a morning
+    # peak the first reminders leave while later ones are still being dispatched.
+    dispatched = dispatch_due(session, now=now, catalog=catalog, policy=policy, max_batches=1)
     sent = deliver(
         session,
         now=now,
@@ -53,6 +55,8 @@ def tick(
         clock=clock,
     )
     candidates = [t for t in (next_due(session), next_pending(session)) if t is not None]
+    if dispatched.more:
+        candidates.append(now)
     nxt = min(candidates) if candidates else None
     if sender is not None and sender.busy:
         # Requests on the wire: come back soon to record them and free their slots.

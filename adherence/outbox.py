@@ -98,13 +98,18 @@ class Sender:
         if block:
             wait(list(self.in_flight))
         done = [f for f in self.in_flight if f.done()]
+        if not done:
+            return 0
+        ids = {self.in_flight[f] for f in done}
+        rows = {
+            m.id: m for m in session.exec(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+        }
         handed = 0
         for fut in done:
-            msg = session.get(OutboxMessage, self.in_flight.pop(fut))
+            msg = rows.get(self.in_flight.pop(fut))
             if msg is not None:
                 handed += _record(session, msg, fut.result(), now)
-        if done:
-            session.commit()
+        session.commit()
         return handed
 
     def finish(self, session: Session, now: datetime) -> int:
@@ -124,9 +129,12 @@ def enqueue(
     patient_id: int | None = None,
     dose_id: int | None = None,
     channel: str = "sms",
+    defer: bool = False,
 ) -> bool:
     """Add a message unless one with ``key`` exists (then nothing happens, even when
-    another worker raced us to it). Part of the caller's transaction. True if added."""
+    another worker raced us to it). Part of the caller's transaction. True if added
+    (with ``defer``: queued for ``flush_deferred``, which the caller must call before
+    committing)."""
     row = {
         "key": key,
         "to": to,
@@ -143,8 +151,24 @@ def enqueue(
         "created_at": now,
         "updated_at": now,
     }
+    if defer:
+        # Batched by the caller's flush_deferred() (one executemany per dispatch batch).
+        session.info.setdefault(_DEFERRED, []).append(row)
+        return True
     stmt = _insert_ignore(session).returning(OutboxMessage.id)
     return session.connection().execute(stmt, row).first() is not None
+
+
+_DEFERRED = "adherence.outbox.deferred"
+
+
+def flush_deferred(session: Session) -> int:
+    """Insert the messages enqueued with ``defer=True`` (duplicates ignored by key)."""
+    rows = session.info.pop(_DEFERRED, None)
+    if not rows:
+        return 0
+    session.connection().execute(_insert_ignore(session), rows)
+    return len(rows)
 
 
 def _insert_ignore(session: Session) -> Any:

@@ -301,7 +301,7 @@ def expand(
                 )
             )
     if regimen.monitoring or unsteady:
-        items.sort(key=lambda i: (i.at, _KIND_ORDER.get(i.kind, 3), i.key))
+        items.sort(key=lambda i: (i.at, _KIND_ORDER.get(i.kind, 3), i.stream, i.seq))
     return items
 
 
