@@ -3,7 +3,9 @@ restarts after kill -9, provider faults, two daemons on one PostgreSQL database.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from urllib.request import urlopen
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -89,7 +91,19 @@ def test_daemon_texts_a_due_dose_and_a_signed_reply_marks_it_taken(world: World)
         row = s.exec(select(OutboxMessage).where(OutboxMessage.provider_id == msg["sid"])).one()
         assert row.status == "delivered"
     engine.dispose()
+    with urlopen(daemon.base + "/healthz", timeout=5) as r:
+        health = json.load(r)
+    assert health["status"] == "ok" and health["database"] and health["scheduler"]
+    assert 0 <= health["last_tick_age_seconds"] < 10
+    with urlopen(daemon.base + "/metrics", timeout=5) as r:
+        metrics = r.read().decode()
+    assert 'adherence_replies_total{intent="taken"} 1.0' in metrics
+    assert 'adherence_messages_sent_total{purpose="sms"} 1.0' in metrics
+    assert "adherence_send_latency_seconds_count 1.0" in metrics
+    assert phone not in metrics  # no phone numbers in metrics
     assert daemon.terminate() == 0  # SIGTERM: a clean exit
+    log = daemon.log.read_text()
+    assert phone not in log and "medication" not in log  # no numbers or bodies in the log
 
 
 def test_forged_signature_is_refused_and_changes_nothing(world: World) -> None:
