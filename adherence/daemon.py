@@ -19,13 +19,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, func, text
+from sqlmodel import col, select
 
 from adherence.bootstrap import App, sms_channel_name
 from adherence.clock import Clock, SystemClock
 from adherence.config import Settings
+from adherence.dispatch import next_due
 from adherence.engine import TickResult, tick
 from adherence.metrics import DaemonState
+from adherence.models import Dose
 from adherence.outbox import Sender, reconcile_in_flight
 from notifiers.sms import ConsoleSms, SendResult, SmsChannel, SmsMessage, TransportError
 
@@ -136,6 +139,14 @@ class Worker:
                     status_callback=self.sender.status_callback,
                 )
                 self.first = False
+                due_now = s.exec(
+                    select(func.count()).select_from(Dose).where(col(Dose.next_action_at) <= now)
+                ).one()
+                oldest = next_due(s)
+                m = self.state.metrics
+                m.reminders_due.set(due_now)
+                lag = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
+                m.dispatch_lag.set(lag)
                 do_mat = False
                 if now >= self.next_materialize:
                     with singleton(self.app.engine, MATERIALIZE_LOCK) as mine:

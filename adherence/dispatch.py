@@ -191,7 +191,22 @@ def _act(
         if dose.kind == "monitoring":
             dose.next_action_at = None  # a lab is recorded by the clinic, never "missed" here
             return
-        if dose.status == "scheduled" and dose.nudges_sent == 0 and dose.kind == "dose":
+        if dose.status == "scheduled" and dose.kind == "dose" and patient.sms_status == "active":
+            # Its time came and went while nothing ran (the daemon was down): a reminder
+            # this late is worse than none, so it is recorded as not sent, never sent.
+            enqueue(
+                session,
+                key=f"dose:{dose.id}:reminder:0",
+                to=patient.phone,
+                body="",
+                purpose="reminder",
+                now=now,
+                valid_until=closes,
+                patient_id=patient.id,
+                dose_id=dose.id,
+                defer=True,
+                not_sent="window closed before it could be sent",
+            )
             log.info("reminder not sent (window closed) dose=%s", dose.id)
         dose.status = "missed"
         dose.next_action_at = None

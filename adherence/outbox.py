@@ -130,11 +130,13 @@ def enqueue(
     dose_id: int | None = None,
     channel: str = "sms",
     defer: bool = False,
+    not_sent: str = "",
 ) -> bool:
     """Add a message unless one with ``key`` exists (then nothing happens, even when
     another worker raced us to it). Part of the caller's transaction. True if added
     (with ``defer``: queued for ``flush_deferred``, which the caller must call before
-    committing)."""
+    committing). ``not_sent`` records a message that will never go out, with the reason
+    (a reminder whose window closed while the daemon was down)."""
     row = {
         "key": key,
         "to": to,
@@ -143,11 +145,11 @@ def enqueue(
         "channel": channel,
         "patient_id": patient_id,
         "dose_id": dose_id,
-        "status": "pending",
+        "status": "not_sent" if not_sent else "pending",
         "attempts": 0,
-        "next_attempt_at": now,
+        "next_attempt_at": None if not_sent else now,
         "valid_until": valid_until,
-        "error": "",
+        "error": not_sent,
         "created_at": now,
         "updated_at": now,
     }

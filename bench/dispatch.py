@@ -281,7 +281,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--count", type=int, default=20_000)
-    parser.add_argument("--workers", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=128)
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--steady-seconds", type=int, default=30)
     parser.add_argument("--quick", action="store_true")

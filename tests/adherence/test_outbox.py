@@ -207,3 +207,39 @@ def test_rate_limiter_spaces_sends() -> None:
     for _ in range(5):
         limiter.acquire()
     assert clock[0] == pytest.approx(2.0)  # 5 sends at 2/s with a burst of 1: 4 waits of 0.5 s
+
+
+def test_a_reminder_whose_window_closed_while_down_is_recorded_not_sent(
+    session: Session, t0: datetime
+) -> None:
+    from datetime import date
+
+    from adherence.dispatch import DispatchPolicy, dispatch_due
+    from adherence.enrollment import create_plan
+    from adherence.materialize import materialize
+    from adherence.models import Dose
+    from schedules import load_catalog
+
+    catalog = load_catalog()
+    p = _patient(session, t0)
+    plan = create_plan(
+        session,
+        catalog=catalog,
+        patient=p,
+        regimen="Aubagio",
+        start=date(2026, 3, 1),
+        now=t0,
+        times=["09:00"],
+    )
+    materialize(session, now=t0, catalog=catalog, horizon_days=3, plan_ids=[plan.id])
+    # Nothing ran from 09:00 until the next morning: the 12-hour window is long closed.
+    later = t0 + timedelta(days=1, hours=4)
+    dispatch_due(session, now=later, catalog=catalog, policy=DispatchPolicy(nudges=0))
+    first = session.exec(select(Dose).order_by(Dose.due_at)).first()
+    assert first is not None and first.status == "missed"
+    row = session.exec(select(OutboxMessage).where(OutboxMessage.dose_id == first.id)).one()
+    assert row.status == "not_sent" and "window closed" in row.error
+    channel = MemorySms()
+    deliver(session, now=later, channel=channel)
+    assert [m.key for m in channel.sent] != [row.key]  # never sent late
+    assert all(m.key != row.key for m in channel.sent)
