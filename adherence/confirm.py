@@ -55,8 +55,8 @@ def open_dose_for_reply(session: Session, patient_id: int, now: datetime) -> Dos
         .limit(1)
     ).first()
     if row is not None:
-        return row[0] if isinstance(row, tuple) else row
-    row = session.exec(
+        return row
+    return session.exec(
         select(Dose)
         .where(
             Dose.patient_id == patient_id,
@@ -68,7 +68,6 @@ def open_dose_for_reply(session: Session, patient_id: int, now: datetime) -> Dos
         .order_by(Dose.due_at.desc())
         .limit(1)
     ).first()
-    return (row[0] if isinstance(row, tuple) else row) if row is not None else None
 
 
 def confirm(

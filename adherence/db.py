@@ -49,6 +49,18 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return create_engine(url, echo=echo, pool_pre_ping=True)
 
 
+def insert_ignoring_existing(dialect: str, model: Any, unique: list[str]) -> Any:
+    """``INSERT .. ON CONFLICT (unique) DO NOTHING`` for SQLite or PostgreSQL: what makes
+    materialising and enqueueing idempotent (and safe when two workers race)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(model).on_conflict_do_nothing(index_elements=unique)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(model).on_conflict_do_nothing(index_elements=unique)
+
+
 def alembic_config(engine: Engine) -> AlembicConfig:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))

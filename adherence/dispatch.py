@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
@@ -24,7 +24,7 @@ from adherence.plans import regimen_for
 from adherence.rules import after_missed
 from notifiers import texts
 from schedules import Catalog
-from schedules.localtime import parse_hhmm
+from schedules.localtime import local_instant, parse_hhmm
 
 log = logging.getLogger("adherence.dispatch")
 
@@ -61,13 +61,10 @@ def in_quiet_hours(patient: Patient, when: datetime) -> datetime | None:
     if not inside:
         return None
     end_day = local.date() if t < end else local.date() + timedelta(days=1)
-    from schedules.localtime import local_instant
-
     return local_instant(end_day, end, zone)
 
 
 def dose_text(dose: Dose, patient: Patient, team: CareTeam, brand: str, purpose: str) -> str:
-    when = datetime.combine(dose.local_date, time(0))
     info = texts.DoseText(
         team=team.name,
         language=patient.language,
@@ -75,7 +72,7 @@ def dose_text(dose: Dose, patient: Patient, team: CareTeam, brand: str, purpose:
         what=f"{brand} {dose.amount:g} {dose.unit}" if dose.kind != "monitoring" else dose.label,
         kind=dose.kind,
         local_time=dose.local_time,
-        local_date=when.strftime("%a %d %b"),
+        local_date=dose.local_date.strftime("%a %d %b"),
     )
     return texts.nudge(info) if purpose == "nudge" else texts.reminder(info)
 

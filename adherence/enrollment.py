@@ -89,8 +89,7 @@ def find_team(session: Session, ref: str) -> CareTeam:
     if ref.isdigit():
         team = session.get(CareTeam, int(ref))
     if team is None:
-        row = session.exec(select(CareTeam).where(CareTeam.name == ref)).first()
-        team = row[0] if isinstance(row, tuple) else row
+        team = session.exec(select(CareTeam).where(CareTeam.name == ref)).first()
     if team is None:
         raise NotFound(f"no care team {ref!r} (give its id or exact name)")
     return team
@@ -150,9 +149,7 @@ def create_patient(
 
 
 def find_patient(session: Session, ref: str) -> Patient:
-    patient = None
-    row = session.exec(select(Patient).where(Patient.external_id == ref)).first()
-    patient = row[0] if isinstance(row, tuple) else row
+    patient = session.exec(select(Patient).where(Patient.external_id == ref)).first()
     if patient is None and ref.isdigit():
         patient = session.get(Patient, int(ref))
     if patient is None:
@@ -202,7 +199,6 @@ def remove_patient(session: Session, *, patient: Patient, now: datetime) -> None
     patient.updated_at = now
     session.add(patient)
     for plan in session.exec(select(Plan).where(Plan.patient_id == patient.id)).all():
-        plan = plan[0] if isinstance(plan, tuple) else plan
         if plan.status in ("active", "paused"):
             _stop(session, plan, now, "patient removed")
     session.commit()

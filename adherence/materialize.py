@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlmodel import Session, select
 
+from adherence.db import insert_ignoring_existing
 from adherence.models import Dose, Patient, Plan
 from adherence.plans import expected_items, window_closes
 from schedules import Catalog, Item
@@ -229,9 +230,11 @@ def _insert_rows(
 ) -> None:
     """INSERT .. ON CONFLICT DO NOTHING for many doses. On SQLite, straight to the driver's
     executemany: SQLAlchemy's per-value type processing costs more than the insert itself."""
-    if session.get_bind().dialect.name != "sqlite":
+    dialect = session.get_bind().dialect.name
+    if dialect != "sqlite":
         rows = [_row(plan, patient, item, closes, now) for plan, patient, item, closes in new]
-        session.connection().execute(_insert_ignore(session), rows)
+        stmt = insert_ignoring_existing(dialect, Dose, ["plan_id", "epoch", "key"])
+        session.connection().execute(stmt, rows)
         return
     now_s = _utc_text(now)
     params = []
@@ -267,16 +270,3 @@ def _insert_rows(
             )
         )
     session.connection().exec_driver_sql(_SQLITE_INSERT, params)
-
-
-def _insert_ignore(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(Dose).on_conflict_do_nothing(constraint="uq_dose_plan_epoch_key")
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(Dose).on_conflict_do_nothing()
-    return insert(Dose)  # pragma: no cover

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from adherence.db import insert_ignoring_existing
 from adherence.models import OutboxMessage, Patient
 from notifiers.sms import SendResult, SmsChannel, SmsMessage, TransportError
 
@@ -175,13 +176,7 @@ def flush_deferred(session: Session) -> int:
 
 def _insert_ignore(session: Session) -> Any:
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(OutboxMessage).on_conflict_do_nothing(index_elements=["key"])
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(OutboxMessage).on_conflict_do_nothing(index_elements=["key"])
+    return insert_ignoring_existing(dialect, OutboxMessage, ["key"])
 
 
 def next_pending(session: Session) -> datetime | None:

@@ -16,7 +16,7 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from adherence.confirm import ConfirmError, confirm, open_dose_for_reply, snooze
-from adherence.models import CareTeam, Dose, OutboxMessage, Patient, RuleEvent
+from adherence.models import CareTeam, Dose, OutboxMessage, Patient, Plan, RuleEvent
 from adherence.outbox import enqueue
 from schedules import Catalog
 
@@ -258,12 +258,8 @@ def _cancel_pending(session: Session, patient: Patient, now: datetime) -> None:
 def _event(
     session: Session, patient: Patient, type_: str, now: datetime, **details: object
 ) -> RuleEvent:
-    from sqlmodel import select as _select
-
-    from adherence.models import Plan
-
     plan = session.exec(
-        _select(Plan).where(Plan.patient_id == patient.id).order_by(Plan.id.desc())
+        select(Plan).where(Plan.patient_id == patient.id).order_by(Plan.id.desc())
     ).first()
     event = RuleEvent(
         plan_id=plan.id if plan else None,

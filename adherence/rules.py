@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 
 from adherence.models import Dose, Patient, Plan, RuleEvent
 from adherence.plans import expected_items, plan_times
-from schedules import Catalog, Regimen
+from schedules import Catalog, Item, Regimen
 
 
 def _rebase(session: Session, plan: Plan, occasion: int, day: date, now: datetime) -> None:
@@ -70,7 +70,6 @@ def _trailing_missed(session: Session, plan: Plan, dose: Dose) -> list[Dose]:
     ).all()
     run: list[Dose] = []
     for row in rows:
-        row = row[0] if isinstance(row, tuple) else row
         if row.status in ("missed", "cancelled"):
             if row.status == "missed":
                 run.append(row)
@@ -169,11 +168,7 @@ def _already(session: Session, plan: Plan, type_: str, start_id: int | None) -> 
     rows = session.exec(
         select(RuleEvent.details_json).where(RuleEvent.plan_id == plan.id, RuleEvent.type == type_)
     ).all()
-    for raw in rows:
-        raw = raw[0] if isinstance(raw, tuple) else raw
-        if json.loads(raw).get("interruption_start") == start_id:
-            return True
-    return False
+    return any(json.loads(raw).get("interruption_start") == start_id for raw in rows)
 
 
 TITRATION = "titration"
@@ -352,7 +347,8 @@ def after_taken(
     shift = regimen.rule("shift_from_taken")
     if shift is not None and dose.kind != "monitoring" and taken_day != dose.local_date:
         keep_days = shift.params.get("keep_if_days_before_next")
-        next_day = _next_occasion_day(catalog, plan, patient, dose)
+        following = _next_item(catalog, plan, patient, dose)
+        next_day = following.local_date if following is not None else None
         keep = (
             keep_days is not None
             and next_day is not None
@@ -384,7 +380,9 @@ def after_taken(
                 )
             )
         )
-        if taken_total + _amount_next(catalog, plan, patient, dose) > regimen.cap + 1e-9:
+        following = _next_item(catalog, plan, patient, dose)
+        next_amount = following.amount if following is not None else float("inf")
+        if taken_total + next_amount > regimen.cap + 1e-9:
             plan.status = "completed"
             plan.stop_reason = f"cumulative cap {regimen.cap:g} {regimen.unit} reached"
             plan.updated_at = now
@@ -413,22 +411,9 @@ def after_taken(
     return events
 
 
-def _next_occasion_day(catalog: Catalog, plan: Plan, patient: Patient, dose: Dose) -> date | None:
+def _next_item(catalog: Catalog, plan: Plan, patient: Patient, dose: Dose) -> Item | None:
+    """The plan's next dose or infusion after ``dose`` (as the plan stands now)."""
     _, items = expected_items(
         catalog, plan, patient, until=dose.local_date + timedelta(days=400), since=dose.local_date
     )
-    for item in items:
-        if item.kind != "monitoring" and item.occasion > dose.occasion:
-            return item.local_date
-    return None
-
-
-def _amount_next(catalog: Catalog, plan: Plan, patient: Patient, dose: Dose) -> float:
-    """The amount of the next dose after ``dose``, or +inf when the regimen has none."""
-    _, items = expected_items(
-        catalog, plan, patient, until=dose.local_date + timedelta(days=400), since=dose.local_date
-    )
-    for item in items:
-        if item.kind != "monitoring" and item.occasion > dose.occasion:
-            return item.amount
-    return float("inf")
+    return next((i for i in items if i.kind != "monitoring" and i.occasion > dose.occasion), None)

@@ -27,6 +27,7 @@ from adherence.models import Dose, Patient, Plan, RuleEvent
 from adherence.replies import handle_reply
 from notifiers.sms import MemorySms
 from schedules import Catalog, load_catalog
+from schedules.localtime import load_zone
 
 
 class ScenarioError(ValueError):
@@ -137,9 +138,9 @@ def load_scenario(text: str) -> Scenario:
     team.setdefault("name", "Simulated MS clinic")
     team.setdefault("tz", "UTC")
     try:
-        zone = ZoneInfo(team["tz"])
-    except Exception:
-        raise ScenarioError(f"[team] tz: unknown time zone {team['tz']!r}") from None
+        zone = load_zone(team["tz"])
+    except ValueError as exc:
+        raise ScenarioError(f"[team] tz: {exc}") from None
     if "start" not in sim:
         raise ScenarioError("[simulation] start: required (a date or ISO date-time)")
     start = _instant(sim["start"], "[simulation] start", zone)
@@ -186,7 +187,10 @@ def load_scenario(text: str) -> Scenario:
         behaviour.after = timedelta(minutes=mins)
         if "ignore_days" in p:
             behaviour.ignore_days = _days(p["ignore_days"], f"{where} ignore_days")
-        pz = ZoneInfo(p["tz"]) if _valid_zone(p["tz"]) else zone
+        try:
+            pz = load_zone(p["tz"])
+        except ValueError:
+            pz = zone  # enrolment reports the patient's bad zone, naming the field
         scripted = []
         for r, reply in enumerate(p.get("replies", []), 1):
             if "at" not in reply or "text" not in reply:
@@ -206,14 +210,6 @@ def load_scenario(text: str) -> Scenario:
             SimPatient(name=p["name"], spec=p, behaviour=behaviour, scripted=sorted(scripted))
         )
     return Scenario(start=start, end=end, team=team, patients=patients, settings=settings)
-
-
-def _valid_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except Exception:
-        return False
-    return True
 
 
 @dataclass

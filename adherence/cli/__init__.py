@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
 from adherence.cli import dbcmd, enroll, regimens, roster, simulate
 from adherence.cli import run as run_cmd
-from adherence.cli.common import CliError
 
 app = typer.Typer(
     name="adherence",
@@ -31,8 +28,4 @@ app.command("run")(run_cmd.run)
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        app(args=argv, prog_name="adherence", standalone_mode=True)
-    except CliError as exc:  # pragma: no cover - typer exits before this in standalone mode
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    app(args=argv, prog_name="adherence", standalone_mode=True)

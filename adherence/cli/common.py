@@ -11,10 +11,6 @@ from typing import Any, NoReturn
 import typer
 
 
-class CliError(Exception):
-    """A user error: printed as one line, exit status 2."""
-
-
 def fail(message: str, code: int = 2) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
