@@ -69,6 +69,40 @@ class HttpSettings:
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    host: str = ""  # empty: e-mail is printed to standard output, nothing leaves the machine
+    port: int = 587
+    security: str = "starttls"  # starttls | tls | none
+    username: str = ""
+    password: str = ""
+    password_file: str = ""
+    from_address: str = "adherence@localhost"
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class CalendarSettings:
+    past_days: int = 30  # the feed shows doses this far back, with their recorded status
+    future_days: int = 90  # ... and this far ahead
+    refresh_minutes: int = 720  # REFRESH-INTERVAL / X-PUBLISHED-TTL asked of subscribers
+    alarm_minutes: int = 0  # VALARM before each dose in the feed; 0 = none (SMS reminds)
+    appointment_reminder_days: str = "7,1"  # texts this many days before a booked infusion
+    text_link_at_enrollment: bool = False
+
+
+@dataclass(frozen=True)
+class CareSettings:
+    pdc_threshold: float = 0.8  # adherent at or above this proportion of days covered
+    pdc_days: int = 30  # the flag looks at PDC over this many days
+    missed_in_a_row_oral: int = 2  # consecutive missed doses that raise a flag, per kind
+    missed_in_a_row_injectable: int = 1
+    missed_in_a_row_relapse: int = 1
+    silence_days: int = 7  # no answer to any text for this long raises a flag
+    permissible_gap_days: int = 60  # persistence: no gap between doses longer than this
+    digest_time: str = "08:00"  # default local time of a new coordinator's daily digest
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str = "INFO"
     json: bool = False
@@ -81,6 +115,9 @@ class Settings:
     sms: SmsSettings = field(default_factory=SmsSettings)
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    calendar: CalendarSettings = field(default_factory=CalendarSettings)
+    care: CareSettings = field(default_factory=CareSettings)
     log: LogSettings = field(default_factory=LogSettings)
     source: str = "built-in defaults"
 
@@ -88,6 +125,7 @@ class Settings:
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("sms", "channel"): ("auto", "console", "twilio"),
     ("log", "level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
+    ("smtp", "security"): ("starttls", "tls", "none"),
 }
 _POSITIVE = {
     ("engine", "horizon_days"),
@@ -99,8 +137,19 @@ _POSITIVE = {
     ("twilio", "max_workers"),
     ("twilio", "timeout_seconds"),
     ("sms", "max_length"),
+    ("smtp", "timeout_seconds"),
+    ("calendar", "past_days"),
+    ("calendar", "future_days"),
+    ("calendar", "refresh_minutes"),
+    ("care", "pdc_days"),
+    ("care", "missed_in_a_row_oral"),
+    ("care", "missed_in_a_row_injectable"),
+    ("care", "missed_in_a_row_relapse"),
+    ("care", "silence_days"),
+    ("care", "permissible_gap_days"),
 }
-_NON_NEGATIVE = {("engine", "nudges")}
+_NON_NEGATIVE = {("engine", "nudges"), ("calendar", "alarm_minutes")}
+_CLOCK_TIMES = {("care", "digest_time")}
 
 
 def _section_types() -> dict[str, type]:
@@ -253,25 +302,51 @@ def _check_range(where: str, section: str, key: str, value: Any) -> None:
         raise ConfigError(f"{where}: must be greater than 0")
     if (section, key) in _NON_NEGATIVE and value < 0:
         raise ConfigError(f"{where}: must be 0 or more")
-    if (section, key) == ("http", "port") and not 1 <= value <= 65535:
+    if (section, key) in (("http", "port"), ("smtp", "port")) and not 1 <= value <= 65535:
         raise ConfigError(f"{where}: must be a TCP port, 1 to 65535")
+    if (section, key) == ("care", "pdc_threshold") and not 0 < value <= 1:
+        raise ConfigError(f"{where}: must be a proportion, greater than 0 and at most 1")
+    if (section, key) in _CLOCK_TIMES:
+        hh, sep, mm = value.partition(":")
+        if not (sep and len(hh) == len(mm) == 2 and hh.isdigit() and mm.isdigit()) or not (
+            int(hh) < 24 and int(mm) < 60
+        ):
+            raise ConfigError(f'{where}: {value!r} is not a time of day HH:MM (e.g. "08:00")')
+    if (section, key) == ("calendar", "appointment_reminder_days"):
+        parts = [p.strip() for p in value.split(",")] if value.strip() else []
+        if not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise ConfigError(
+                f'{where}: {value!r} is not a comma-separated list of whole days, e.g. "7,1"'
+            )
+
+
+def reminder_days(settings: Settings) -> list[int]:
+    """[calendar] appointment_reminder_days as numbers, largest first (validated on load)."""
+    raw = settings.calendar.appointment_reminder_days
+    return sorted({int(p) for p in raw.split(",") if p.strip()}, reverse=True)
+
+
+def _read_secret(label: str, where: str, path: str) -> str:
+    try:
+        secret = Path(path).read_text("utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"config {label}: {where}: cannot read {path!r}: {exc.strerror or exc}"
+        ) from None
+    if not secret:
+        raise ConfigError(f"config {label}: {where}: {path!r} is empty")
+    return secret
 
 
 def _resolve_secrets(settings: Settings, label: str = "config") -> Settings:
     tw = settings.twilio
     if tw.auth_token_file and not tw.auth_token:
-        try:
-            token = Path(tw.auth_token_file).read_text("utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"config {label}: [twilio] auth_token_file: cannot read "
-                f"{tw.auth_token_file!r}: {exc.strerror or exc}"
-            ) from None
-        if not token:
-            raise ConfigError(
-                f"config {label}: [twilio] auth_token_file: {tw.auth_token_file!r} is empty"
-            )
+        token = _read_secret(label, "[twilio] auth_token_file", tw.auth_token_file)
         settings = replace(settings, twilio=replace(tw, auth_token=token))
+    smtp = settings.smtp
+    if smtp.password_file and not smtp.password:
+        password = _read_secret(label, "[smtp] password_file", smtp.password_file)
+        settings = replace(settings, smtp=replace(smtp, password=password))
     return settings
 
 

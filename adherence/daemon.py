@@ -27,6 +27,7 @@ from adherence.clock import Clock, SystemClock
 from adherence.config import Settings
 from adherence.dispatch import next_due
 from adherence.engine import TickResult, tick
+from adherence.mail import make_email_channel
 from adherence.metrics import DaemonState
 from adherence.models import Dose
 from adherence.outbox import Sender, reconcile_in_flight
@@ -119,6 +120,7 @@ class Worker:
             status_callback=self.status_callback if channel.name == "twilio" else None,
         )
         self.reconcile_after = timedelta(seconds=tw.timeout_seconds + 5)
+        self.mailer = make_email_channel(app.settings)
         self.next_materialize = self.clock.now()
         self.scheduler: BackgroundScheduler | None = None
         self.first = True
@@ -162,6 +164,8 @@ class Worker:
                     do_materialize=do_mat,
                     status_callback=self.sender.status_callback,
                     clock=self.clock.now,
+                    settings=self.app.settings,
+                    mailer=self.mailer,
                 )
             m = self.state.metrics
             m.ticks.inc()

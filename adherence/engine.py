@@ -12,9 +12,13 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from adherence.care import care_step
+from adherence.config import Settings
 from adherence.dispatch import DispatchPolicy, DispatchResult, dispatch_due, next_due
+from adherence.mail import deliver_email
 from adherence.materialize import materialize
 from adherence.outbox import Sender, deliver, next_pending
+from notifiers.email import EmailChannel
 from notifiers.sms import SmsChannel
 from schedules import Catalog
 
@@ -39,6 +43,8 @@ def tick(
     do_materialize: bool,
     status_callback: str | None = None,
     clock: Callable[[], datetime] | None = None,
+    settings: Settings | None = None,
+    mailer: EmailChannel | None = None,
 ) -> TickResult:
     written = 0
     if do_materialize:
@@ -54,7 +60,15 @@ def tick(
         status_callback=status_callback,
         clock=clock,
     )
-    candidates = [t for t in (next_due(session), next_pending(session)) if t is not None]
+    care_next = None
+    if settings is not None:
+        # Flags from what just happened, urgent escalations, digests that are due.
+        care_next = care_step(
+            session, now=now, catalog=catalog, settings=settings, full=do_materialize
+        )
+    if mailer is not None:
+        deliver_email(session, now=now, channel=mailer)
+    candidates = [t for t in (next_due(session), next_pending(session), care_next) if t is not None]
     if dispatched.more:
         candidates.append(now)
     nxt = min(candidates) if candidates else None

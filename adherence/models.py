@@ -51,6 +51,8 @@ class CareTeam(SQLModel, table=True):
     tz: str = Field(max_length=64)
     phone: str = Field(default="", max_length=32)  # how patients reach the team
     email: str = Field(default="", max_length=320)
+    # The clinic's own feed of every patient's infusion appointments (hash of its token).
+    calendar_token_hash: str | None = Field(default=None, max_length=128, unique=True)
     created_at: datetime = utc_field(nullable=False)
 
 
@@ -62,7 +64,14 @@ class Coordinator(SQLModel, table=True):
     email: str = Field(default="", max_length=320)
     phone: str = Field(default="", max_length=32)
     token_hash: str | None = Field(default=None, max_length=128, unique=True)
-    active: bool = True
+    active: bool = True  # False once revoked: the token no longer opens anything
+    # How flags reach this coordinator: urgent ones at once, the rest in a daily digest sent
+    # at digest_time in the coordinator's zone (the team's zone when empty).
+    notify_sms: bool = False
+    notify_email: bool = True
+    digest_time: str = Field(default="08:00", max_length=5)
+    tz: str = Field(default="", max_length=64)
+    revoked_at: datetime | None = utc_field()
     created_at: datetime = utc_field(nullable=False)
 
 
@@ -81,6 +90,15 @@ class Patient(SQLModel, table=True):
     quiet_end: str | None = Field(default=None, max_length=5)  # "07:00"
     sms_status: str = Field(default="active", max_length=16)  # active|opted_out|undeliverable
     active: bool = True  # False once removed (records are kept)
+    # The subscribed calendar feed: only a hash of its token is kept; rotating replaces it.
+    calendar_token_hash: str | None = Field(default=None, max_length=128, unique=True)
+    calendar_token_at: datetime | None = utc_field()
+    invites: bool = False  # opted in to appointment invitations by e-mail
+    # A family caregiver told about flags, only with the patient's recorded consent.
+    caregiver_name: str = Field(default="", max_length=200)
+    caregiver_phone: str = Field(default="", max_length=32)
+    caregiver_email: str = Field(default="", max_length=320)
+    caregiver_consent_at: datetime | None = utc_field()
     created_at: datetime = utc_field(nullable=False)
     updated_at: datetime = utc_field(nullable=False)
 
@@ -233,3 +251,76 @@ class InboundMessage(SQLModel, table=True):
     intent: str = Field(default="", max_length=16)
     dose_id: int | None = Field(default=None, foreign_key="dose.id")
     received_at: datetime = utc_field(nullable=False)
+
+
+# --- calendar and appointments ---------------------------------------------------------------
+
+
+class Appointment(SQLModel, table=True):
+    """The booked slot of a clinic infusion. ``uid`` never changes; ``sequence`` goes up
+    with every change that the patient's calendar must see (iTIP, RFC 5546)."""
+
+    __tablename__ = "appointment"
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(max_length=128, unique=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    dose_id: int | None = Field(default=None, foreign_key="dose.id", index=True)
+    at: datetime = utc_field(nullable=False, index=True)
+    duration_minutes: int = 240
+    location: str = Field(default="", max_length=300)
+    status: str = Field(default="booked", max_length=16)  # booked | cancelled | done
+    sequence: int = 0
+    forced_reason: str = Field(default="", max_length=500)  # booked outside the label's window
+    booked_by: str = Field(default="", max_length=200)
+    created_at: datetime = utc_field(nullable=False)
+    updated_at: datetime = utc_field(nullable=False)
+
+
+# --- care team: flags and the audit trail ----------------------------------------------------
+
+FLAG_OPEN = ("open", "acknowledged")
+
+
+class Flag(SQLModel, table=True):
+    """Something the care team should look at. ``open_key`` ("plan:12:missed_doses") is set
+    while the flag is open or acknowledged and cleared when it is resolved, so the unique
+    index allows one open flag per plan (or patient) and rule, and any number of old ones."""
+
+    __tablename__ = "flag"
+    id: int | None = Field(default=None, primary_key=True)
+    open_key: str | None = Field(default=None, max_length=128, unique=True)
+    team_id: int = Field(foreign_key="care_team.id", index=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    plan_id: int | None = Field(default=None, foreign_key="plan.id", index=True)
+    rule: str = Field(max_length=48)
+    severity: str = Field(default="normal", max_length=16)  # urgent | normal
+    status: str = Field(default="open", max_length=16)  # open | acknowledged | resolved
+    occurrences: int = 1
+    first_at: datetime = utc_field(nullable=False)
+    last_at: datetime = utc_field(nullable=False)
+    details_json: str = Field(default="{}", sa_type=Text)
+    notified_at: datetime | None = utc_field()  # urgent: when sent; others: in which digest
+    acknowledged_by: str = Field(default="", max_length=200)
+    acknowledged_at: datetime | None = utc_field()
+    resolved_by: str = Field(default="", max_length=200)
+    resolved_at: datetime | None = utc_field()
+    note: str = Field(default="", sa_type=Text)
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return dict(json.loads(self.details_json))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Every read or export of patient data: who, what, when."""
+
+    __tablename__ = "audit"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = utc_field(nullable=False, index=True)
+    actor: str = Field(max_length=200)  # "coordinator:7" or "cli:<user>"
+    team_id: int | None = Field(default=None, foreign_key="care_team.id", index=True)
+    action: str = Field(max_length=48)  # read | export | ack | resolve ...
+    resource: str = Field(max_length=200)  # "patient:12", "export:csv", "flags"
+    patient_id: int | None = Field(default=None, index=True)
+    details_json: str = Field(default="{}", sa_type=Text)

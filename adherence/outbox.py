@@ -188,10 +188,16 @@ def next_pending(session: Session) -> datetime | None:
     ).first()
 
 
-def _claim(session: Session, now: datetime, limit: int) -> list[OutboxMessage]:
+def _claim(
+    session: Session, now: datetime, limit: int, channel: str = "sms"
+) -> list[OutboxMessage]:
     rows = session.exec(
         select(OutboxMessage)
-        .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+        .where(
+            OutboxMessage.status == "pending",
+            OutboxMessage.next_attempt_at <= now,
+            OutboxMessage.channel == channel,
+        )
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -283,6 +289,18 @@ def _attempt(
         )
 
 
+def claim_due(session: Session, now: datetime, limit: int, channel: str) -> list[OutboxMessage]:
+    """Claim due pending messages of one channel (committed before any network call)."""
+    return _claim(session, now, limit, channel)
+
+
+def record_outcome(
+    session: Session, msg: OutboxMessage, outcome: SendResult | TransportError, now: datetime
+) -> bool:
+    """Record a send's outcome on its row: sent, retry later with backoff, or failed."""
+    return _record(session, msg, outcome, now)
+
+
 def _record(
     session: Session, msg: OutboxMessage, outcome: SendResult | TransportError, now: datetime
 ) -> bool:
@@ -302,7 +320,11 @@ def _record(
             exc.outcome, "failed"
         )
         msg.next_attempt_at = None
-        if msg.patient_id is not None and exc.outcome in ("undeliverable", "opted_out"):
+        if (
+            msg.channel == "sms"
+            and msg.patient_id is not None
+            and exc.outcome in ("undeliverable", "opted_out")
+        ):
             new = "undeliverable" if exc.outcome == "undeliverable" else "opted_out"
             session.execute(
                 update(Patient)

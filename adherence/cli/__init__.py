@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from adherence.cli import dbcmd, enroll, regimens, roster, simulate
+from adherence.cli import (
+    appointment,
+    calendar,
+    care,
+    coordinator,
+    dbcmd,
+    enroll,
+    export,
+    regimens,
+    roster,
+    simulate,
+)
 from adherence.cli import run as run_cmd
 
 app = typer.Typer(
@@ -25,6 +36,16 @@ app.command("confirm")(enroll.confirm_cmd)
 app.command("simulate")(simulate.simulate)
 app.command("import")(roster.import_cmd)
 app.command("run")(run_cmd.run)
+# Calendar (feeds and appointments).
+app.add_typer(calendar.calendar_app, name="calendar")
+app.add_typer(appointment.appointment_app, name="appointment")
+# Care team (flags, reports, exports, coordinators, audit). Each module registers its
+# commands on ``app`` through ``register``.
+app.add_typer(care.flag_app, name="flag")
+app.add_typer(coordinator.coordinator_app, name="coordinator")
+care.register(app)
+export.register(app)
+coordinator.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

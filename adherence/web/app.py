@@ -29,6 +29,8 @@ from adherence.metrics import DaemonState
 from adherence.models import InboundMessage, Patient
 from adherence.outbox import apply_status
 from adherence.replies import handle_reply
+from adherence.web.api import api_routes
+from adherence.web.calendar import calendar_routes
 
 log = logging.getLogger("adherence.web")
 
@@ -176,4 +178,6 @@ def create_app(
     def metrics() -> Response:
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    web.include_router(calendar_routes(app, clock=clock))
+    web.include_router(api_routes(app, clock=clock))
     return web

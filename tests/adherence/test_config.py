@@ -15,6 +15,7 @@ from adherence.config import (
     EngineSettings,
     Settings,
     load_settings,
+    reminder_days,
     twilio_configured,
 )
 
@@ -208,7 +209,7 @@ def test_an_unknown_section_names_the_file_and_lists_the_known_ones(tmp_path: Pa
     message = error_of(path)
     assert str(path) in message
     assert "unknown section [databse]" in message
-    assert "database, engine, sms, twilio, http, log" in message
+    assert "database, engine, sms, twilio, http, smtp, calendar, care, log" in message
 
 
 def test_a_section_that_is_not_a_table_is_an_error(tmp_path: Path) -> None:
@@ -389,3 +390,36 @@ def test_the_example_config_comments_every_key_with_default_and_env_var() -> Non
         comment = []
     expected = {(section, key) for section, keys in settings_keys().items() for key in keys}
     assert checked == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[care]\ndigest_time = '8am'\n", "[care] digest_time: '8am' is not a time of day HH:MM"),
+        ("[care]\ndigest_time = '24:00'\n", "[care] digest_time: '24:00' is not a time of day"),
+        ("[care]\npdc_threshold = 80\n", "[care] pdc_threshold: must be a proportion"),
+        ("[smtp]\nsecurity = 'ssl'\n", "[smtp] security: 'ssl' is not one of starttls, tls, none"),
+        ("[smtp]\nport = 0\n", "[smtp] port: must be a TCP port"),
+        (
+            "[calendar]\nappointment_reminder_days = '7, one'\n",
+            "[calendar] appointment_reminder_days: '7, one' is not a comma-separated list",
+        ),
+        ("[calendar]\nalarm_minutes = -5\n", "[calendar] alarm_minutes: must be 0 or more"),
+    ],
+)
+def test_care_calendar_and_smtp_values_are_checked(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = write(tmp_path / "settings.toml", text)
+    assert expected in error_of(path)
+
+
+def test_reminder_days_are_parsed_largest_first(tmp_path: Path) -> None:
+    path = write(tmp_path / "settings.toml", "[calendar]\nappointment_reminder_days = '1, 7,3'\n")
+    assert reminder_days(load_settings(path, env={})) == [7, 3, 1]
+
+
+def test_an_smtp_password_file_is_read(tmp_path: Path) -> None:
+    secret = write(tmp_path / "smtp_password", "  s3cret\n")
+    path = write(tmp_path / "settings.toml", f"[smtp]\npassword_file = {str(secret)!r}\n")
+    assert load_settings(path, env={}).smtp.password == "s3cret"

@@ -1,0 +1,106 @@
+"""E-mail through the outbox: invitations and care-team messages are rows first.
+
+An e-mail row has ``channel = "email"`` and a JSON body (subject, text and, for an
+invitation, the iCalendar object and its METHOD). ``deliver_email`` sends due rows one by
+one (e-mail volume is small: a clinic's invitations and digests) and records each outcome
+with the same retry and backoff rules as texts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from adherence.config import Settings
+from adherence.outbox import claim_due, enqueue, record_outcome
+from notifiers.email import ConsoleEmail, Email, EmailChannel, SmtpEmail
+from notifiers.sms import SendResult, TransportError
+
+log = logging.getLogger("adherence.mail")
+
+EMAIL_VALID_FOR = timedelta(days=2)  # an invitation or digest older than this is stale
+
+
+def make_email_channel(settings: Settings) -> EmailChannel:
+    smtp = settings.smtp
+    if not smtp.host:
+        return ConsoleEmail()
+    return SmtpEmail(
+        host=smtp.host,
+        port=smtp.port,
+        security=smtp.security,
+        username=smtp.username,
+        password=smtp.password,
+        from_address=smtp.from_address,
+        timeout=smtp.timeout_seconds,
+    )
+
+
+def enqueue_email(
+    session: Session,
+    *,
+    key: str,
+    to: str,
+    subject: str,
+    text: str,
+    purpose: str,
+    now: datetime,
+    calendar: str | None = None,
+    method: str | None = None,
+    patient_id: int | None = None,
+    valid_for: timedelta = EMAIL_VALID_FOR,
+) -> bool:
+    """Queue an e-mail (part of the caller's transaction); a second call with the same
+    ``key`` does nothing. True if queued."""
+    body = json.dumps(
+        {"subject": subject, "text": text, "calendar": calendar, "method": method},
+        ensure_ascii=False,
+    )
+    return enqueue(
+        session,
+        key=key,
+        to=to,
+        body=body,
+        purpose=purpose,
+        now=now,
+        valid_until=now + valid_for,
+        patient_id=patient_id,
+        channel="email",
+    )
+
+
+def email_of(key: str, to: str, body: str) -> Email:
+    data = json.loads(body)
+    return Email(
+        key=key,
+        to=to,
+        subject=data["subject"],
+        text=data["text"],
+        calendar=data.get("calendar"),
+        method=data.get("method"),
+    )
+
+
+def deliver_email(
+    session: Session, *, now: datetime, channel: EmailChannel, limit: int = 50
+) -> int:
+    """Send due e-mails; returns how many the server accepted."""
+    sent = 0
+    while True:
+        claimed = claim_due(session, now, limit, "email")
+        for msg in claimed:
+            outcome: SendResult | TransportError
+            try:
+                outcome = channel.send(email_of(msg.key, msg.to, msg.body))
+            except TransportError as exc:
+                outcome = exc
+            except Exception as exc:  # never let a library surprise stop the daemon
+                log.exception("e-mail channel raised unexpectedly")
+                outcome = TransportError(f"unexpected {type(exc).__name__}", permanent=False)
+            sent += record_outcome(session, msg, outcome, now)
+        session.commit()
+        if len(claimed) < limit:
+            return sent
