@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from email.utils import parseaddr
 
 import phonenumbers
 from sqlalchemy import update
@@ -60,6 +61,32 @@ def valid_quiet_hours(raw: str | None) -> tuple[str | None, str | None]:
     return s.strftime("%H:%M"), e.strftime("%H:%M")
 
 
+def valid_email(raw: str, field: str = "email") -> str:
+    """An e-mail address, or "" for none. ``email.utils.parseaddr`` must read back exactly
+    the address given (no display name, no comments), and it must look deliverable: one
+    "@", a local part, a dotted domain, no spaces or control characters."""
+    text = raw.strip()
+    if not text:
+        return ""
+    _, address = parseaddr(text)
+    local, at, domain = address.rpartition("@")
+    if (
+        address != text
+        or not at
+        or not local
+        or "@" in local
+        or "." not in domain.strip(".")
+        or domain.startswith(".")
+        or domain.endswith(".")
+        or ".." in domain
+        or any(c.isspace() or ord(c) < 32 or c in '<>()[],;:\\"' for c in domain)
+        or any(c.isspace() or ord(c) < 32 for c in local)
+        or len(address) > 320
+    ):
+        raise EnrollmentError(f"{field} {raw!r} is not an e-mail address like name@example.org")
+    return address
+
+
 # --- teams -----------------------------------------------------------------------------------
 
 
@@ -112,6 +139,11 @@ def create_patient(
     language: str = "en",
     email: str = "",
     commit: bool = True,
+    invites: bool = False,
+    caregiver_name: str = "",
+    caregiver_phone: str = "",
+    caregiver_email: str = "",
+    caregiver_consent: bool = False,
 ) -> Patient:
     if not name.strip():
         raise EnrollmentError("name is empty")
@@ -135,10 +167,17 @@ def create_patient(
         quiet_start=qs,
         quiet_end=qe,
         language=language,
-        email=email.strip(),
+        email=valid_email(email),
+        invites=invites,
+        caregiver_name=caregiver_name.strip(),
+        caregiver_phone=valid_phone(caregiver_phone, "caregiver phone") if caregiver_phone else "",
+        caregiver_email=valid_email(caregiver_email, "caregiver email"),
+        caregiver_consent_at=now if caregiver_consent else None,
         created_at=now,
         updated_at=now,
     )
+    if invites and not patient.email:
+        raise EnrollmentError("invites: the patient has no e-mail address (give --email)")
     session.add(patient)
     if commit:
         session.commit()
@@ -183,9 +222,27 @@ def update_patient(
                 raise EnrollmentError(f"language {value!r} is not one of {', '.join(LANGUAGES)}")
             patient.language = str(value)
         elif key == "email":
-            patient.email = str(value)
+            patient.email = valid_email(str(value))
+        elif key == "invites":
+            patient.invites = bool(value)
+        elif key == "caregiver_name":
+            patient.caregiver_name = str(value).strip()
+        elif key == "caregiver_phone":
+            raw = str(value).strip()
+            patient.caregiver_phone = valid_phone(raw, "caregiver phone") if raw else ""
+        elif key == "caregiver_email":
+            patient.caregiver_email = valid_email(str(value), "caregiver email")
+        elif key == "caregiver_consent":
+            # Consent is a dated fact: given now (kept if already given), or withdrawn.
+            if not value:
+                patient.caregiver_consent_at = None
+            elif patient.caregiver_consent_at is None:
+                patient.caregiver_consent_at = now
         else:
             raise EnrollmentError(f"unknown patient field {key!r}")
+    if patient.invites and not patient.email:
+        session.rollback()  # nothing half-changed stays on the patient
+        raise EnrollmentError("invites: the patient has no e-mail address (give --email)")
     patient.updated_at = now
     session.add(patient)
     session.commit()

@@ -100,6 +100,9 @@ def deliver_email(
             except Exception as exc:  # never let a library surprise stop the daemon
                 log.exception("e-mail channel raised unexpectedly")
                 outcome = TransportError(f"unexpected {type(exc).__name__}", permanent=False)
+            if isinstance(outcome, SendResult) and len(outcome.provider_id) > 255:
+                # Message-IDs have no length limit; the head still finds it in the server's logs.
+                outcome = SendResult(provider_id=outcome.provider_id[:255], status=outcome.status)
             sent += record_outcome(session, msg, outcome, now)
         session.commit()
         if len(claimed) < limit:

@@ -234,7 +234,8 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime | None = utc_field()
     valid_until: datetime = utc_field(nullable=False)
-    provider_id: str | None = Field(default=None, max_length=64, index=True)
+    # A Twilio SID (34 characters) or an e-mail Message-ID (often 70-100).
+    provider_id: str | None = Field(default=None, max_length=255, index=True)
     error: str = Field(default="", max_length=500)
     created_at: datetime = utc_field(nullable=False)
     sent_at: datetime | None = utc_field()

@@ -72,6 +72,13 @@ def patient_dict(p: Patient) -> dict[str, Any]:
         "quiet_hours": f"{p.quiet_start}-{p.quiet_end}" if p.quiet_start else None,
         "language": p.language,
         "email": p.email,
+        "invites": p.invites,
+        "caregiver": {
+            "name": p.caregiver_name,
+            "phone": p.caregiver_phone,
+            "email": p.caregiver_email,
+            "consent_at": p.caregiver_consent_at.isoformat() if p.caregiver_consent_at else None,
+        },
         "sms_status": p.sms_status,
         "active": p.active,
     }
@@ -170,6 +177,22 @@ def patient_add(
     ] = None,
     language: Annotated[str, typer.Option("--language", help="en or es")] = "en",
     email: Annotated[str, typer.Option("--email")] = "",
+    invites: Annotated[
+        bool | None,
+        typer.Option("--invites/--no-invites", help="E-mail appointment invitations."),
+    ] = None,
+    caregiver_name: Annotated[str | None, typer.Option("--caregiver-name")] = None,
+    caregiver_phone: Annotated[
+        str | None, typer.Option("--caregiver-phone", help="E.164, e.g. +15551234567.")
+    ] = None,
+    caregiver_email: Annotated[str | None, typer.Option("--caregiver-email")] = None,
+    caregiver_consent: Annotated[
+        bool | None,
+        typer.Option(
+            "--caregiver-consent/--no-caregiver-consent",
+            help="The patient consents (recorded as now) to the caregiver being told, or withdraws.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     config: Config = None,
 ) -> None:
@@ -190,6 +213,11 @@ def patient_add(
                 quiet_hours=quiet_hours,
                 language=language,
                 email=email,
+                invites=bool(invites),
+                caregiver_name=caregiver_name or "",
+                caregiver_phone=caregiver_phone or "",
+                caregiver_email=caregiver_email or "",
+                caregiver_consent=bool(caregiver_consent),
             )
         except (EnrollmentError, NotFound) as exc:
             fail(str(exc))
@@ -268,7 +296,23 @@ def patient_update(
         str | None, typer.Option("--quiet-hours", help="HH:MM-HH:MM, or '' to clear")
     ] = None,
     language: Annotated[str | None, typer.Option("--language")] = None,
-    email: Annotated[str | None, typer.Option("--email")] = None,
+    email: Annotated[str | None, typer.Option("--email", help="'' to clear")] = None,
+    invites: Annotated[
+        bool | None,
+        typer.Option("--invites/--no-invites", help="E-mail appointment invitations."),
+    ] = None,
+    caregiver_name: Annotated[str | None, typer.Option("--caregiver-name")] = None,
+    caregiver_phone: Annotated[
+        str | None, typer.Option("--caregiver-phone", help="E.164, e.g. +15551234567.")
+    ] = None,
+    caregiver_email: Annotated[str | None, typer.Option("--caregiver-email")] = None,
+    caregiver_consent: Annotated[
+        bool | None,
+        typer.Option(
+            "--caregiver-consent/--no-caregiver-consent",
+            help="The patient consents (recorded as now) to the caregiver being told, or withdraws.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     config: Config = None,
 ) -> None:
@@ -289,6 +333,11 @@ def patient_update(
                 quiet_hours=quiet_hours,
                 language=language,
                 email=email,
+                invites=invites,
+                caregiver_name=caregiver_name,
+                caregiver_phone=caregiver_phone,
+                caregiver_email=caregiver_email,
+                caregiver_consent=caregiver_consent,
             )
         except EnrollmentError as exc:
             fail(str(exc))

@@ -115,6 +115,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_appointment_patient_id"), ["patient_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_appointment_plan_id"), ["plan_id"], unique=False)
 
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        # E-mail Message-IDs run past the 64 characters a Twilio SID needed.
+        batch_op.alter_column(
+            "provider_id",
+            existing_type=sa.String(length=64),
+            type_=sa.String(length=255),
+            existing_nullable=True,
+        )
+
     with op.batch_alter_table("care_team", schema=None) as batch_op:
         batch_op.add_column(sa.Column("calendar_token_hash", sa.String(length=128), nullable=True))
         batch_op.create_unique_constraint(
@@ -160,6 +169,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.alter_column(
+            "provider_id",
+            existing_type=sa.String(length=255),
+            type_=sa.String(length=64),
+            existing_nullable=True,
+        )
+
     with op.batch_alter_table("patient", schema=None) as batch_op:
         batch_op.drop_constraint("uq_patient_calendar_token_hash", type_="unique")
         batch_op.drop_column("caregiver_consent_at")
