@@ -1,9 +1,120 @@
-"""`adherence calendar url|rotate`: a patient's subscribed feed."""
+"""`adherence calendar url|rotate|team-url|team-rotate`: subscribed calendar feeds.
+
+Only a hash of a feed token is stored, so a URL is printed once, when it is issued. Asking
+for the URL of a patient who already has one is refused with the way out (rotate), rather
+than silently rotating and breaking a subscription that works.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated, Any
+
 import typer
 
-calendar_app = typer.Typer(
-    help="A patient's calendar feed: its URL, and rotating it.", no_args_is_help=True
+from adherence.calendar import (
+    CalendarError,
+    FeedUrls,
+    feed_urls,
+    issue_patient_token,
+    issue_team_token,
+    rotate,
 )
+from adherence.cli.common import ConfigOpt, fail, load_app, print_json
+from adherence.clock import SystemClock
+from adherence.enrollment import NotFound, find_patient, find_team
+
+calendar_app = typer.Typer(
+    help="Calendar feeds: a patient's (or a care team's) URL, and rotating it.",
+    no_args_is_help=True,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+Config = Annotated[str | None, ConfigOpt]
+PatientArg = Annotated[str, typer.Argument(help="Patient id or external id.")]
+TeamArg = Annotated[str, typer.Argument(help="Care team id or exact name.")]
+
+
+def _now() -> datetime:
+    return SystemClock().now()
+
+
+def _show(kind: str, owner_id: int | None, urls: FeedUrls, as_json: bool, note: str) -> None:
+    data: dict[str, Any] = {
+        "id": owner_id,
+        "kind": kind,
+        "url": urls.url,
+        "webcal_url": urls.webcal_url,
+        "google_url": urls.google_url,
+    }
+    if as_json:
+        print_json(data)
+        return
+    typer.echo(f"https:  {urls.url}")
+    typer.echo(f"webcal: {urls.webcal_url}")
+    typer.echo(f"Google: {urls.google_url}")
+    typer.echo(note)
+
+
+_NOTE = (
+    "This link is shown only once (only a hash is kept). Anyone with it can read the "
+    "calendar; `adherence calendar {cmd} {ref}` replaces it."
+)
+
+
+@calendar_app.command("url")
+def url(patient: PatientArg, as_json: JsonOpt = False, config: Config = None) -> None:
+    """Issue the patient's feed URL (https, webcal, and an add-to-Google-Calendar link)."""
+    app = load_app(config)
+    with app.session() as s:
+        try:
+            p = find_patient(s, patient)
+            token = issue_patient_token(s, p, now=_now())
+        except (NotFound, CalendarError) as exc:
+            fail(str(exc))
+        urls = feed_urls(app.settings, token)
+        _show("patient", p.id, urls, as_json, _NOTE.format(cmd="rotate", ref=patient))
+
+
+@calendar_app.command("rotate")
+def rotate_cmd(patient: PatientArg, as_json: JsonOpt = False, config: Config = None) -> None:
+    """Replace the patient's feed URL: the old one answers 404 from now on."""
+    app = load_app(config)
+    with app.session() as s:
+        try:
+            p = find_patient(s, patient)
+        except NotFound as exc:
+            fail(str(exc))
+        if not p.active:
+            fail(f"patient {patient!r} was removed: no calendar feed")
+        token = rotate(s, p, now=_now())
+        urls = feed_urls(app.settings, token)
+        _show("patient", p.id, urls, as_json, _NOTE.format(cmd="rotate", ref=patient))
+
+
+@calendar_app.command("team-url")
+def team_url(team: TeamArg, as_json: JsonOpt = False, config: Config = None) -> None:
+    """Issue the care team's feed URL: every patient's infusion appointments."""
+    app = load_app(config)
+    with app.session() as s:
+        try:
+            t = find_team(s, team)
+            token = issue_team_token(s, t, now=_now())
+        except (NotFound, CalendarError) as exc:
+            fail(str(exc))
+        urls = feed_urls(app.settings, token, team=True)
+        _show("team", t.id, urls, as_json, _NOTE.format(cmd="team-rotate", ref=team))
+
+
+@calendar_app.command("team-rotate")
+def team_rotate(team: TeamArg, as_json: JsonOpt = False, config: Config = None) -> None:
+    """Replace the care team's feed URL: the old one answers 404 from now on."""
+    app = load_app(config)
+    with app.session() as s:
+        try:
+            t = find_team(s, team)
+        except NotFound as exc:
+            fail(str(exc))
+        token = rotate(s, t, now=_now())
+        urls = feed_urls(app.settings, token, team=True)
+        _show("team", t.id, urls, as_json, _NOTE.format(cmd="team-rotate", ref=team))
