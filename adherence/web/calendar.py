@@ -75,14 +75,17 @@ def calendar_routes(
     def session() -> Session:
         return Session(app.engine, expire_on_commit=False)
 
-    @router.api_route("/calendar/team/{token}.ics", methods=["GET", "HEAD"])
+    # GET is described in the OpenAPI document; HEAD answers the same without a body.
+    @router.head("/calendar/team/{token}.ics", include_in_schema=False)
+    @router.get("/calendar/team/{token}.ics", response_class=Response)
     def team_feed(token: str, request: Request) -> Response:
         with session() as s:
             rendered = feeds.team(s, token, clock())
         log.debug("team calendar feed found=%s", rendered is not None)
         return _answer(request, rendered, max_age)
 
-    @router.api_route("/calendar/{token}.ics", methods=["GET", "HEAD"])
+    @router.head("/calendar/{token}.ics", include_in_schema=False)
+    @router.get("/calendar/{token}.ics", response_class=Response)
     def patient_feed(token: str, request: Request) -> Response:
         with session() as s:
             rendered = feeds.patient(s, token, clock())
