@@ -8,7 +8,8 @@ are moved or cancelled when a plan changes; anything recorded stays as it was.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,8 +18,9 @@ from sqlmodel import Session, select
 
 from adherence.db import insert_ignoring_existing
 from adherence.models import Dose, Patient, Plan
-from adherence.plans import expected_items, window_closes
+from adherence.plans import expected_items, late_window, window_closes
 from schedules import Catalog, Item
+from schedules.items import MONITORING
 
 REMIND_BEFORE = {
     "dose": timedelta(0),
@@ -32,18 +34,25 @@ def first_action(kind: str, due_at: datetime) -> datetime:
 
 
 def _row(
-    plan: Plan, patient: Patient, item: Item, closes: datetime, now: datetime
+    plan_id: int,
+    patient_id: int,
+    epoch: int,
+    key: str,
+    item: Item,
+    closes: datetime,
+    now: datetime,
 ) -> dict[str, Any]:
+    """A new dose as column values, for SQLAlchemy's insert."""
     due = item.at
     return {
-        "plan_id": plan.id,
-        "patient_id": patient.id,
-        "epoch": plan.epoch,
-        "key": item.key,
+        "plan_id": plan_id,
+        "patient_id": patient_id,
+        "epoch": epoch,
+        "key": key,
         "occasion": item.occasion,
         "due_at": due,
         "local_date": item.local_date,
-        "local_time": item.local_time.strftime("%H:%M"),
+        "local_time": _hhmm(item.local_time),
         "day": item.day,
         "amount": item.amount,
         "unit": item.unit,
@@ -116,8 +125,15 @@ def _materialize_batch(
     )
     for plan_id, epoch, key, dose_id, status, due_at in result:
         existing[plan_id][(epoch, key)] = (dose_id, status, due_at)
-    new_rows: list[tuple[Plan, Patient, Item, datetime]] = []
+    dialect = session.get_bind().dialect.name
+    # New doses go straight into the form the insert takes (driver tuples for SQLite,
+    # column dicts otherwise): built once, in the one pass over the plan's items.
+    new_rows: list[Any] = []
+    make_row = _sqlite_row if dialect == "sqlite" else _row
+    stamp: Any = _utc_text(now) if dialect == "sqlite" else now
     for plan, patient in pairs:
+        # Plain values once per plan: ORM attribute reads cost more than the arithmetic.
+        plan_id, patient_id, epoch = plan.id or 0, patient.id or 0, plan.epoch
         zone = ZoneInfo(patient.tz)
         today = now.astimezone(zone).date()
         since = max(
@@ -125,7 +141,7 @@ def _materialize_batch(
         )
         until = today + timedelta(days=horizon_days)
         regimen, items = expected_items(catalog, plan, patient, until=until, since=since)
-        if not any(i.at >= now and i.kind != "monitoring" for i in items):
+        if not any(i.at >= now and i.kind != MONITORING for i in items):
             # Always at least the next dose, however far (a six-monthly infusion), with the
             # monitoring due before it (mitoxantrone's heart check precedes each infusion,
             # and must not stand in for the infusion itself).
@@ -133,20 +149,26 @@ def _materialize_batch(
                 catalog, plan, patient, until=today + timedelta(days=800), since=since
             )
             upcoming = [i for i in later if i.at >= now]
-            nxt = next((n for n, i in enumerate(upcoming) if i.kind != "monitoring"), 0)
+            nxt = next((n for n, i in enumerate(upcoming) if i.kind != MONITORING), 0)
             items = [i for i in items if i.at < now] + upcoming[: nxt + 1]
         tracked_from = plan.created_at if plan.epoch == 0 else plan.updated_at
-        have = existing.get(plan.id, {})
+        cutoff = tracked_from - timedelta(minutes=1)
+        late = late_window(regimen)
+        have = existing.get(plan_id, {})
         expected_keys = set()
         for item in items:
-            if item.at < tracked_from - timedelta(minutes=1):
+            if item.at < cutoff:
                 continue  # before the plan was enrolled (or restarted): not ours to track
-            key = (plan.epoch, item.key)
+            key = (epoch, item.key)
             expected_keys.add(key)
-            closes = window_closes(item, regimen, zone)
             found = have.get(key)
             if found is None:
-                new_rows.append((plan, patient, item, closes))
+                # ``window_closes``, without its per-item rule lookup for the usual case.
+                if item.kind == MONITORING or item.latest is not None:
+                    closes = window_closes(item, regimen, zone)
+                else:
+                    closes = item.at + late
+                new_rows.append(make_row(plan_id, patient_id, epoch, key[1], item, closes, stamp))
             elif (found[1] == "scheduled" and found[2] != item.at and found[2] > now) or (
                 found[1] == "cancelled" and item.at > now
             ):
@@ -159,11 +181,11 @@ def _materialize_batch(
                         nudges_sent=0,
                         due_at=item.at,
                         local_date=item.local_date,
-                        local_time=item.local_time.strftime("%H:%M"),
+                        local_time=_hhmm(item.local_time),
                         day=item.day,
                         earliest=item.earliest,
                         latest=item.latest,
-                        window_closes_at=closes,
+                        window_closes_at=window_closes(item, regimen, zone),
                         next_action_at=first_action(item.kind, item.at),
                         updated_at=now,
                     )
@@ -174,7 +196,7 @@ def _materialize_batch(
             if status == "scheduled"
             and due > now
             and key not in expected_keys
-            and (key[0] != plan.epoch or not items or due <= items[-1].at)
+            and (key[0] != epoch or not items or due <= items[-1].at)
         ]
         if stale:
             session.execute(
@@ -183,7 +205,7 @@ def _materialize_batch(
                 .values(status="cancelled", next_action_at=None, updated_at=now)
             )
     if new_rows:
-        _insert_rows(session, new_rows, now)
+        _insert_rows(session, dialect, new_rows)
     return len(new_rows)
 
 
@@ -219,54 +241,80 @@ _SQLITE_INSERT = (
 )
 
 
+@lru_cache(maxsize=4096)
+def _hhmm(value: time) -> str:
+    # A plan has a few dose times, shared by all its items: format each once.
+    return value.strftime("%H:%M")
+
+
 def _utc_text(value: datetime) -> str:
-    # The storage format of SQLAlchemy's SQLite DateTime (naive UTC, microseconds always
-    # written), so rows written here read back exactly like rows written through the ORM.
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    """The storage format of SQLAlchemy's SQLite DateTime (naive UTC, microseconds always
+    written), so rows written here read back exactly like rows written through the ORM."""
+    if value.tzinfo is None or value.fold:
+        return _format_utc(value)
+    # Patients share zones and dose times, so the same instants come up again and again.
+    # Aware datetimes are equal (and hash alike) only for the same instant; fold=1 is left
+    # out because within one zone equality ignores it.
+    return _format_utc_cached(value)
 
 
-def _insert_rows(
-    session: Session, new: list[tuple[Plan, Patient, Item, datetime]], now: datetime
-) -> None:
+def _format_utc(value: datetime) -> str:
+    # ``str`` and a cut "+00:00" cost less than ``isoformat`` with a timespec.
+    utc = value.astimezone(UTC)
+    text = str(utc)[:-6]
+    return text if utc.microsecond else text + ".000000"
+
+
+_format_utc_cached = lru_cache(maxsize=8192)(_format_utc)
+
+
+def _sqlite_row(
+    plan_id: int,
+    patient_id: int,
+    epoch: int,
+    key: str,
+    item: Item,
+    closes: datetime,
+    now_text: str,
+) -> tuple[Any, ...]:
+    """A new dose as the SQLite driver takes it: the values of ``_COLUMNS``, in order,
+    in the storage formats SQLAlchemy would have written."""
+    due = _utc_text(item.at)
+    kind = item.kind
+    earliest, latest = item.earliest, item.latest
+    return (
+        plan_id,
+        patient_id,
+        epoch,
+        key,
+        item.occasion,
+        due,
+        item.local_date.isoformat(),
+        _hhmm(item.local_time),
+        item.day,
+        item.amount,
+        item.unit,
+        kind,
+        item.phase,
+        item.label,
+        earliest.isoformat() if earliest else None,
+        latest.isoformat() if latest else None,
+        _utc_text(closes),
+        "scheduled",
+        0,
+        "",
+        "",
+        0,
+        due if kind == "dose" else _utc_text(first_action(kind, item.at)),
+        now_text,
+    )
+
+
+def _insert_rows(session: Session, dialect: str, rows: list[Any]) -> None:
     """INSERT .. ON CONFLICT DO NOTHING for many doses. On SQLite, straight to the driver's
     executemany: SQLAlchemy's per-value type processing costs more than the insert itself."""
-    dialect = session.get_bind().dialect.name
-    if dialect != "sqlite":
-        rows = [_row(plan, patient, item, closes, now) for plan, patient, item, closes in new]
-        stmt = insert_ignoring_existing(dialect, Dose, ["plan_id", "epoch", "key"])
-        session.connection().execute(stmt, rows)
+    if dialect == "sqlite":
+        session.connection().exec_driver_sql(_SQLITE_INSERT, rows)
         return
-    now_s = _utc_text(now)
-    params = []
-    for plan, patient, item, closes in new:
-        due_s = _utc_text(item.at)
-        kind = item.kind
-        params.append(
-            (
-                plan.id,
-                patient.id,
-                plan.epoch,
-                item.key,
-                item.occasion,
-                due_s,
-                item.local_date.isoformat(),
-                item.local_time.strftime("%H:%M"),
-                item.day,
-                item.amount,
-                item.unit,
-                kind,
-                item.phase,
-                item.label,
-                item.earliest.isoformat() if item.earliest else None,
-                item.latest.isoformat() if item.latest else None,
-                _utc_text(closes),
-                "scheduled",
-                0,
-                "",
-                "",
-                0,
-                due_s if kind == "dose" else _utc_text(first_action(kind, item.at)),
-                now_s,
-            )
-        )
-    session.connection().exec_driver_sql(_SQLITE_INSERT, params)
+    stmt = insert_ignoring_existing(dialect, Dose, ["plan_id", "epoch", "key"])
+    session.connection().execute(stmt, rows)

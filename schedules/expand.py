@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from itertools import accumulate, islice, repeat
+from operator import add, attrgetter
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from schedules.items import DOSE, MONITORING, Item
-from schedules.localtime import local_instant, steady_day
+from schedules.localtime import add_months, irregular_ordinals, local_instant
 from schedules.pieces import Monitoring, Phase, Regimen, Step
 
 _KIND_ORDER = {MONITORING: 0, "infusion": 1, DOSE: 2}
+_NO_STEP = Step()  # made once: a frozen dataclass costs a few microseconds to build
+
+_FEW = 8  # up to this many occasions, a stretch's items are built one by one
+_instant = attrgetter("at")  # a key for bisecting items by instant
+# ``datetime.combine`` on a steady date, ``local_instant`` on any other.
+Resolve = Callable[[date, time, ZoneInfo], datetime]
 
 
 @dataclass(slots=True)
@@ -22,6 +32,28 @@ class Occasion:
     day: date
     earliest: date | None
     latest: date | None
+
+
+@dataclass(slots=True)
+class Stretch:
+    """Consecutive occasions of one phase: occasion ``index + k`` (``n + k`` within the
+    phase) falls on the date whose ordinal is ``days[k]``.
+
+    Steady patterns (every N days, the plan's weekdays) come as one stretch per phase, so
+    that expansion builds items straight from the dates, without an object per occasion.
+    An occasion with its own window or amount, or one a rebase or the cap acts on, comes
+    as a stretch of one."""
+
+    index: int
+    phase: Phase
+    n: int
+    days: Sequence[int]  # ascending date ordinals: a range (every N days) or a list
+    earliest: date | None = None
+    latest: date | None = None
+
+    @property
+    def last(self) -> date:
+        return date.fromordinal(self.days[-1])
 
 
 def default_weekdays(start: date, min_gap_days: int) -> tuple[int, ...]:
@@ -51,8 +83,37 @@ def occasions(
     started a year ago need not walk its first year to find next week's doses). Indexes
     of the occasions that are yielded are unaffected.
     """
+    for run in stretches(
+        regimen,
+        start=start,
+        until=until,
+        weekdays=weekdays,
+        rebases=rebases,
+        skip_before=skip_before,
+    ):
+        for k, ordinal in enumerate(run.days):
+            yield Occasion(
+                run.index + k,
+                run.phase,
+                run.n + k,
+                date.fromordinal(ordinal),
+                run.earliest,
+                run.latest,
+            )
+
+
+def stretches(
+    regimen: Regimen,
+    *,
+    start: date,
+    until: date,
+    weekdays: Sequence[int] = (),
+    rebases: Mapping[int, date] | None = None,
+    skip_before: date | None = None,
+) -> Iterator[Stretch]:
+    """The occasions of ``occasions`` (same arguments), grouped into stretches."""
     rebases = rebases or {}
-    days = tuple(weekdays) or regimen.weekdays or default_weekdays(start, regimen.min_gap_days)
+    days: Sequence[int] = ()  # the plan's weekdays, worked out for the first phase on them
     index = 0
     previous: date | None = None
     total = 0.0
@@ -68,11 +129,20 @@ def occasions(
             limit = 1
         # Occasion k of the phase is ``anchor + lead + k * every``, computed in one step from
         # Day 1 (for ``from_start``) so that a month-end date never drifts.
-        anchor, lead, n0, n = first, Step(), 0, 0
+        anchor, lead, n0, n = first, _NO_STEP, 0, 0
         if phase.from_start is not None:
             anchor, lead = start, phase.from_start
         cursor = first
         every = phase.every
+        if phase.weekdays and not days:
+            days = (
+                tuple(weekdays) or regimen.weekdays or default_weekdays(start, regimen.min_gap_days)
+            )
+        rebased = bool(rebases) and any(i >= index for i in rebases)
+        # Every occasion of the phase follows from its first one: nothing per occasion
+        # (amount, cap, window, a rebase from here on) can move or end it.
+        uniform = not phase.amounts and phase.window is None and regimen.cap is None and not rebased
+        stop = until if last_day is None else min(until, last_day)
         if (
             skip_before is not None
             and every is not None
@@ -82,7 +152,7 @@ def occasions(
             and not phase.weekdays
             and not phase.amounts
             and regimen.cap is None
-            and not any(i >= index for i in rebases)
+            and not rebased
         ):
             base = anchor + timedelta(days=lead.days)
             k = (skip_before - base).days // every.days - 1  # keep one for ``previous``
@@ -94,52 +164,56 @@ def occasions(
                 n = k
                 index += k
                 previous = base + timedelta(days=every.days * (k - 1))
+        run: Sequence[int] | None = None
         if (
-            every is not None
+            uniform
+            and every is not None
             and every.months == 0
             and every.days > 0
             and lead.months == 0
             and not phase.weekdays
-            and not phase.amounts
-            and phase.window is None
-            and regimen.cap is None
-            and not any(i >= index for i in rebases)
         ):
-            # The hot case (daily pills, every-N-days injections): plain date steps.
-            step = timedelta(days=every.days)
-            when = anchor + timedelta(days=lead.days + every.days * (n - n0))
-            stop = until if last_day is None else min(until, last_day)
-            while (limit is None or n < limit) and when <= stop:
-                yield Occasion(index, phase, n, when, None, None)
-                previous = when
-                index += 1
-                n += 1
-                when += step
+            # The hot case (daily pills, every-N-days injections): a range of ordinals.
+            step = every.days
+            when = anchor.toordinal() + lead.days + step * (n - n0)
+            end = stop.toordinal() + 1
+            if limit is not None:
+                end = min(end, when + step * (limit - n))
+            run = range(when, end, step)
+        elif uniform and phase.weekdays:
+            count = None if limit is None else limit - n
+            run = _weekday_ordinals(cursor.toordinal(), stop.toordinal(), days, count)
+        if run is not None:
+            if run:
+                yield Stretch(index, phase, n, run)
+                previous = date.fromordinal(run[-1])
+                index += len(run)
+                n += len(run)
         else:
+            repeat_by = every or _NO_STEP
             while limit is None or n < limit:
                 if phase.weekdays:
                     while cursor.weekday() not in days:
                         cursor += timedelta(days=1)
-                    when = cursor
+                    when_day = cursor
                     cursor = cursor + timedelta(days=1)
-                elif every is not None and every.months == 0 and lead.months == 0:
-                    # Days and weeks: plain date arithmetic (the common, hot case).
-                    when = anchor + timedelta(days=lead.days + every.days * (n - n0))
+                elif repeat_by.months == 0 and lead.months == 0:
+                    when_day = anchor + timedelta(days=lead.days + repeat_by.days * (n - n0))
                 else:
-                    when = _nth(anchor, lead, every or Step(), n - n0)
+                    when_day = _nth(anchor, lead, repeat_by, n - n0)
                 if index in rebases:
-                    when = rebases[index]
-                    anchor, lead, n0 = when, Step(), n
-                    cursor = when + timedelta(days=1)
-                if (last_day is not None and when > last_day) or when > until:
+                    when_day = rebases[index]
+                    anchor, lead, n0 = when_day, _NO_STEP, n
+                    cursor = when_day + timedelta(days=1)
+                if (last_day is not None and when_day > last_day) or when_day > until:
                     break
                 amount = phase.amount_at(n)
                 if regimen.cap is not None and total + amount > regimen.cap + 1e-9:
                     return
                 total += amount
-                earliest, latest = _window(phase, n, when, previous)
-                yield Occasion(index, phase, n, when, earliest, latest)
-                previous = when
+                earliest, latest = _window(phase, n, when_day, previous)
+                yield Stretch(index, phase, n, (when_day.toordinal(),), earliest, latest)
+                previous = when_day
                 index += 1
                 n += 1
         if limit is None and last_day is None:
@@ -148,11 +222,36 @@ def occasions(
             return  # this phase starts beyond the horizon, and so does every later one
 
 
+def _weekday_ordinals(
+    first: int, last: int, weekdays: Sequence[int], count: int | None
+) -> list[int]:
+    """Ordinals from ``first`` to ``last`` that fall on ``weekdays`` (0 = Monday), at most
+    ``count`` of them; walked a week at a time rather than a day at a time."""
+    wanted = sorted(set(weekdays))
+    out: list[int] = []
+    # Ordinal 1 (0001-01-01) was a Monday, so ``(o - 1) % 7`` is ``o``'s weekday.
+    monday = first - (first - 1) % 7
+    while monday <= last:
+        for weekday in wanted:
+            ordinal = monday + weekday
+            if ordinal < first:
+                continue
+            if ordinal > last or (count is not None and len(out) >= count):
+                return out
+            out.append(ordinal)
+        monday += 7
+    return out
+
+
 def _nth(anchor: date, lead: Step, every: Step, k: int) -> date:
     """``anchor + lead + k * every`` as one calendar distance: Mar 31 + 6 months is Sep 30,
     and + 12 months is Mar 31 again (stepping from Sep 30 would give Mar 30)."""
-    total = Step(days=lead.days + every.days * k, months=lead.months + every.months * k)
-    return total.times(anchor, 1)
+    # What ``Step(days, months).times(anchor, 1)`` gives, without building the Step (a
+    # frozen dataclass costs more than the arithmetic).
+    months = lead.months + every.months * k
+    if months:
+        anchor = add_months(anchor, months)
+    return anchor + timedelta(days=lead.days + every.days * k)
 
 
 def _first_date(phase: Phase, start: date, previous: date | None) -> date:
@@ -175,8 +274,7 @@ def _window(
     if win.earliest_after_previous is not None and previous is not None:
         earliest = win.earliest_after_previous.times(previous, 1)
     if win.earliest_before_target is not None:
-        back = win.earliest_before_target
-        earliest = Step(days=-back.days, months=-back.months).times(when, 1)
+        earliest = win.earliest_before_target.times(when, -1)  # that distance before
     if win.latest_after_previous is not None and previous is not None:
         latest = win.latest_after_previous.times(previous, 1)
     if win.latest_after_target is not None:
@@ -208,9 +306,8 @@ def expand(
     lookahead = _monitoring_lookahead(regimen.monitoring)
     horizon = until + timedelta(days=lookahead)
     lower = since or start
-    items: list[Item] = []
-    occ_list = list(
-        occasions(
+    runs = list(
+        stretches(
             regimen,
             start=start,
             until=horizon,
@@ -219,61 +316,18 @@ def expand(
             skip_before=since if since is not None and not _needs_history(regimen) else None,
         )
     )
-    per = len(slots)
-    unit = regimen.unit
+    items, ordered = _dose_items(regimen, runs, slots, start, lower, until, zone)
+    if not regimen.monitoring:
+        if not ordered:
+            items.sort(key=_order)
+        return items
+    finished = regimen.finite and (not runs or runs[-1].last <= horizon)
     day1 = start.toordinal() - 1
-    append = items.append
-    combine = datetime.combine
-    plain = [not (t.microsecond or t.fold) for t in slots]  # steady_day's condition
-    last_phase: Phase | None = None
-    unsteady = False
-    amount, label, kind, name = 0.0, "", "", ""
-    for occ in occ_list:
-        d = occ.day
-        if d > until or d < lower:
-            continue
-        phase = occ.phase
-        if phase is not last_phase or phase.amounts:
-            last_phase = phase
-            amount = phase.amount_at(occ.n)
-            label = phase.label
-            if "{amount}" in label:
-                label = label.replace("{amount}", f"{amount:g}")
-            kind, name = phase.kind, phase.name
-        earliest, latest = occ.earliest, occ.latest
-        index, day = occ.index, d.toordinal() - day1
-        steady = steady_day(d, zone)
-        for slot, t in enumerate(slots):
-            seq = index * per + slot
-            # Positional on purpose: keyword construction costs several times more, and
-            # this loop builds every dose (Item's field order: stream, seq, occasion, at,
-            # local_date, local_time, day, amount, unit, kind, phase, label, earliest,
-            # latest).
-            append(
-                Item(
-                    "dose",
-                    seq,
-                    index,
-                    combine(d, t, zone) if steady and plain[slot] else local_instant(d, t, zone),
-                    d,
-                    t,
-                    day,
-                    amount,
-                    unit,
-                    kind,
-                    name,
-                    label,
-                    earliest,
-                    latest,
-                )
-            )
-        if not steady:
-            # A DST gap can push a slot past a later one (02:30 -> 03:30 > 03:15), even past
-            # midnight (Nuuk: 23:30 -> 00:30): sort once at the end. Keys stay with slots.
-            unsteady = True
-    finished = regimen.finite and (not occ_list or occ_list[-1].day <= horizon)
+    checks: list[Item] = []
     for spec in regimen.monitoring:
-        for n, raw_when in enumerate(_monitoring_dates(spec, start, until, occ_list, finished)):
+        stream = f"monitoring:{spec.name}"
+        unit = "test" if spec.anchor != "dose" or spec.first != 1 else "visit"
+        for n, raw_when in enumerate(_monitoring_dates(spec, start, until, runs, finished)):
             # A check due before Day 1 (LVEF a week before the first infusion) is done on
             # Day 1, before that day's dose: the plan starts on Day 1 and never earlier.
             when = max(raw_when, start)
@@ -284,25 +338,226 @@ def expand(
             )
             if raw_when < start:
                 t = min(t, slots[0])
-            items.append(
+            # Positional, in Item's field order (see ``_items``): keywords cost more.
+            checks.append(
                 Item(
-                    stream=f"monitoring:{spec.name}",
-                    seq=n,
-                    occasion=n,
-                    at=local_instant(when, t, zone),
-                    local_date=when,
-                    local_time=t,
-                    day=when.toordinal() - day1,
-                    amount=1,
-                    unit="test" if spec.anchor != "dose" or spec.first != 1 else "visit",
-                    kind=MONITORING,
-                    phase="monitoring",
-                    label=spec.label,
+                    stream,
+                    n,
+                    n,
+                    local_instant(when, t, zone),
+                    when,
+                    t,
+                    when.toordinal() - day1,
+                    1,
+                    unit,
+                    MONITORING,
+                    "monitoring",
+                    spec.label,
                 )
             )
-    if regimen.monitoring or unsteady:
-        items.sort(key=lambda i: (i.at, _KIND_ORDER.get(i.kind, 3), i.stream, i.seq))
+    if ordered:
+        # A few checks into a long run of doses already in order: each goes where a stable
+        # sort of the whole list would put it (after any item with an equal key). Found
+        # by instant first, then back past any item at that instant with a later key.
+        for check in checks:
+            pos = bisect_right(items, check.at, key=_instant)
+            while pos and items[pos - 1].at == check.at and _order(check) < _order(items[pos - 1]):
+                pos -= 1
+            items.insert(pos, check)
+    else:
+        items += checks
+        items.sort(key=_order)
     return items
+
+
+def _order(item: Item) -> tuple[datetime, int, str, int]:
+    """Time order; at one instant monitoring first, then infusions, then doses."""
+    return item.at, _KIND_ORDER.get(item.kind, 3), item.stream, item.seq
+
+
+def _dose_items(
+    regimen: Regimen,
+    runs: Sequence[Stretch],
+    slots: Sequence[time],
+    start: date,
+    lower: date,
+    until: date,
+    zone: ZoneInfo,
+) -> tuple[list[Item], bool]:
+    """The dose stream's items dated ``lower`` to ``until``, built in occasion and slot
+    order, and whether that order is already time order (see ``_order``).
+
+    This builds every dose, so it works a stretch at a time, every date of it with
+    ``datetime.combine``: on a steady date (no DST gap or fold, almost every date) that is
+    the instant ``local_instant`` gives. The few items on other dates are then given
+    ``local_instant``'s instant in place (before anyone sees them), which costs less than
+    cutting the stretch around those dates.
+    """
+    items: list[Item] = []
+    first, last = lower.toordinal(), until.toordinal()
+    if first > last:
+        return items, True
+    # ``steady_day``'s condition for ``combine``: no microseconds or fold in the times
+    # asked for, and years that could be scanned. Otherwise no date counts as steady.
+    irregular: Sequence[int] | None = None
+    if not any(t.microsecond or t.fold for t in slots):
+        irregular = irregular_ordinals(lower, until, zone)
+    resolve: Resolve = datetime.combine if irregular is not None else local_instant
+    # Where an item might come before the one built just before it: the first item of
+    # each stretch (a rebase can move an occasion back, two phases can share a date),
+    # each item of an irregular date (a gap can push a slot past a later one) and the
+    # first item after it (even past midnight: Nuuk's 23:30 becomes 00:30). Anywhere
+    # else the order holds by construction: dates ascend within a stretch, slots are
+    # sorted, and between two steady dates any clock change lies wholly on the irregular
+    # dates between them. Only these seams are compared at the end.
+    seams: list[int] = []
+    per = len(slots)
+    numbered = tuple(enumerate(slots))
+    day1 = start.toordinal() - 1
+    last_phase: Phase | None = None
+    amount, label = 0.0, ""
+    for run in runs:
+        days = run.days
+        lo, hi = bisect_left(days, first), bisect_right(days, last)
+        if lo >= hi:
+            continue
+        phase = run.phase
+        if phase is not last_phase or phase.amounts:
+            last_phase = phase
+            amount = phase.amount_at(run.n + lo)  # per-occasion amounts: stretches of one
+            label = phase.label
+            if "{amount}" in label:
+                label = label.replace("{amount}", f"{amount:g}")
+        shared = (amount, regimen.unit, phase.kind, phase.name, label, run.earliest, run.latest)
+        base = len(items)
+        seams.append(base)
+        days = days[lo:hi]
+        items += _stretch_items(run.index + lo, days, numbered, day1, zone, resolve, shared)
+        if irregular is None:
+            seams.extend(range(base + 1, len(items) + 1))
+            continue
+        for k in _positions(days, irregular):
+            at = base + k * per
+            seams.extend(range(at, at + per + 1))
+            for item in items[at : at + per]:
+                item.at = local_instant(item.local_date, item.local_time, zone)
+    return items, _in_order_at(items, seams)
+
+
+# The fields every item of a stretch shares: amount, unit, kind, phase, label, earliest,
+# latest.
+_Shared = tuple[float, str, str, str, str, date | None, date | None]
+
+
+def _stretch_items(
+    index: int,
+    days: Sequence[int],
+    slots: Sequence[tuple[int, time]],
+    day1: int,
+    zone: ZoneInfo,
+    resolve: Resolve,
+    shared: _Shared,
+) -> list[Item]:
+    """Items for occasions ``index``, ``index + 1``, ... on the dates ``days`` (ordinals),
+    one per numbered slot, in occasion and slot order, at ``resolve(date, time, zone)``."""
+    per = len(slots)
+    count = len(days)
+    if count <= _FEW:
+        # A few occasions (an infusion, titration steps): setting up the columns below
+        # would cost more than it saves. Positional, in Item's field order (see ``_items``).
+        return [
+            Item(DOSE, i * per + slot, i, resolve(d, t, zone), d, t, o - day1, *shared)
+            for i, o in zip(range(index, index + count), days, strict=True)
+            for d in (date.fromordinal(o),)
+            for slot, t in slots
+        ]
+    dates: list[date]
+    numbers: Sequence[int]
+    if isinstance(days, range):
+        # Every N days: each date is the one before plus the step, added in C (cheaper
+        # than one ``fromordinal`` per date).
+        step = timedelta(days=days.step)
+        dates = list(accumulate(repeat(step, count - 1), add, initial=date.fromordinal(days[0])))
+        numbers = range(days.start - day1, days.stop - day1, days.step)
+    else:
+        dates = list(map(date.fromordinal, days))
+        numbers = [ordinal - day1 for ordinal in days]
+    occasions = range(index, index + count)
+    if per == 1:
+        t = slots[0][1]
+        ats = map(resolve, dates, repeat(t), repeat(zone))
+        return _items(occasions, occasions, ats, dates, t, numbers, shared)
+    # Several a day: one pass per slot, interleaved into place by slice assignment
+    # (cheaper than a nested loop over the slots of each date).
+    block: list[Item | None] = [None] * (count * per)
+    for slot, t in slots:
+        seqs = range(index * per + slot, (index + count) * per, per)
+        ats = map(resolve, dates, repeat(t), repeat(zone))
+        block[slot::per] = _items(seqs, occasions, ats, dates, t, numbers, shared)
+    return cast(list[Item], block)  # every place is filled above
+
+
+def _items(
+    seqs: Iterable[int],
+    occasions: Iterable[int],
+    ats: Iterable[datetime],
+    dates: Iterable[date],
+    t: time,
+    numbers: Iterable[int],
+    shared: _Shared,
+) -> list[Item]:
+    """Dose items from parallel columns (one value per item) and the fields they share.
+
+    ``map`` over the columns, with ``repeat`` for the shared fields, runs the loop and
+    passes the arguments in C: cheaper per item than a comprehension, which matters here
+    (this builds every dose). The arguments are in Item's field order: stream, seq,
+    occasion, at, local_date, local_time, day, amount, unit, kind, phase, label,
+    earliest, latest."""
+    amount, unit, kind, name, label, earliest, latest = shared
+    return list(
+        map(
+            Item,
+            repeat(DOSE),
+            seqs,
+            occasions,
+            ats,
+            dates,
+            repeat(t),
+            numbers,
+            repeat(amount),
+            repeat(unit),
+            repeat(kind),
+            repeat(name),
+            repeat(label),
+            repeat(earliest),
+            repeat(latest),
+        )
+    )
+
+
+def _in_order_at(items: list[Item], seams: Iterable[int]) -> bool:
+    """Whether ``_order(items[i - 1]) < _order(items[i])`` at every seam ``i``, deciding
+    on the instants alone when they differ (almost always)."""
+    end = len(items)
+    for i in seams:
+        if 0 < i < end:
+            a, b = items[i - 1], items[i]
+            if not (a.at < b.at or (a.at == b.at and _order(a) < _order(b))):
+                return False
+    return True
+
+
+def _positions(days: Sequence[int], irregular: Sequence[int]) -> list[int]:
+    """Positions in ``days`` (ascending ordinals) of the ordinals in ``irregular`` (sorted,
+    a handful a year)."""
+    found = []
+    for ordinal in irregular[bisect_left(irregular, days[0]) :]:
+        if ordinal > days[-1]:
+            break
+        k = bisect_left(days, ordinal)
+        if days[k] == ordinal:
+            found.append(k)
+    return found
 
 
 def _needs_history(regimen: Regimen) -> bool:
@@ -320,18 +575,18 @@ def _monitoring_lookahead(specs: Sequence[Monitoring]) -> int:
 
 
 def _monitoring_dates(
-    spec: Monitoring, start: date, until: date, occ: list[Occasion], finished: bool
+    spec: Monitoring, start: date, until: date, runs: list[Stretch], finished: bool
 ) -> Iterator[date]:
     if spec.anchor == "start":
         end: date | None = None
         if spec.until_after_last_dose is not None:
-            if not finished or not occ:
+            if not finished or not runs:
                 end = None  # the last dose is beyond the horizon: run to the horizon
             else:
-                end = spec.until_after_last_dose.times(occ[-1].day, 1)
+                end = spec.until_after_last_dose.times(runs[-1].last, 1)
         n = 0
         while spec.count is None or n < spec.count:
-            when = _nth(start, spec.offsets[0], spec.every or Step(), n)
+            when = _nth(start, spec.offsets[0], spec.every or _NO_STEP, n)
             if when > until or (end is not None and when > end):
                 return
             yield when
@@ -341,12 +596,20 @@ def _monitoring_dates(
         return
     chosen: list[date] = []
     if spec.anchor == "dose":
-        matching = [o for o in occ if not spec.phases or o.phase.name in spec.phases]
-        if spec.first is not None:
-            matching = matching[: spec.first]
-        chosen = [o.day for o in matching]
+        matching = (
+            ordinal
+            for run in runs
+            if not spec.phases or run.phase.name in spec.phases
+            for ordinal in run.days
+        )
+        chosen = [date.fromordinal(o) for o in islice(matching, spec.first)]
     elif spec.anchor == "phase_start":
-        chosen = [o.day for o in occ if o.n == 0 and o.phase.name in spec.phases]
+        # Occasion 0 of a phase can only open a stretch.
+        chosen = [
+            date.fromordinal(run.days[0])
+            for run in runs
+            if run.n == 0 and run.phase.name in spec.phases
+        ]
     for day in chosen:
         for off in spec.offsets:
             yield off.times(day, 1)

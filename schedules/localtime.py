@@ -20,6 +20,8 @@ _SECOND = timedelta(seconds=1)
 # year is too close to datetime's limits to scan, so every date takes the slow path).
 _MAX_ZONES = 4096
 _IRREGULAR: dict[ZoneInfo, dict[int, frozenset[date] | None]] = {}
+# (zone, year) -> the same dates as sorted ordinals (scannable years only).
+_ORDINALS: dict[tuple[ZoneInfo, int], tuple[int, ...]] = {}
 
 
 def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
@@ -59,11 +61,32 @@ def steady_day(day: date, zone: ZoneInfo) -> bool:
     return irregular is not None and day not in irregular and type(day) is date
 
 
+def irregular_ordinals(first: date, last: date, zone: ZoneInfo) -> tuple[int, ...] | None:
+    """Ordinals, ascending, of the dates that a DST gap or fold touches in ``zone``, over
+    the years from ``first`` to ``last`` (the dates ``steady_day`` refuses); None when one
+    of those years is too close to datetime's limits to scan (then no date is known
+    steady).
+
+    For a caller resolving a long run of dates: a handful of ordinals to look up, instead
+    of a ``steady_day`` call for each date."""
+    found: tuple[int, ...] = ()
+    for year in range(first.year, last.year + 1):
+        ordinals = _ORDINALS.get((zone, year))
+        if ordinals is None:
+            dates = _irregular(zone, year)
+            if dates is None:
+                return None
+            ordinals = _ORDINALS[(zone, year)] = tuple(sorted(d.toordinal() for d in dates))
+        found += ordinals
+    return found
+
+
 def _irregular(zone: ZoneInfo, year: int) -> frozenset[date] | None:
     years = _IRREGULAR.get(zone)
     if years is None:
         if len(_IRREGULAR) >= _MAX_ZONES:
             _IRREGULAR.clear()  # zones made with ZoneInfo.no_cache() must not pile up
+            _ORDINALS.clear()
         years = _IRREGULAR.setdefault(zone, {})
     if year not in years:
         years[year] = _irregular_dates(zone, year)
@@ -126,9 +149,9 @@ def add_months(day: date, months: int) -> date:
 
 
 def _days_in_month(year: int, month: int) -> int:
-    if month == 12:
-        return 31
-    return (date(year, month + 1, 1) - timedelta(days=1)).day
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
 
 
 def parse_hhmm(text: str) -> time:
