@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 
 from sqlmodel import Session
 
@@ -18,7 +19,7 @@ from adherence.config import Settings
 from adherence.mail import enqueue_email
 from adherence.models import Appointment, CareTeam, Patient
 from notifiers import appointment_texts as texts
-from notifiers.itip import InviteEvent, itip
+from notifiers.ical import CalEvent, itip
 
 log = logging.getLogger("adherence.invitations")
 
@@ -58,13 +59,13 @@ def invite(
     if not wants_invitations(patient):
         return False
     method = "CANCEL" if appointment.status == "cancelled" else "REQUEST"
-    event = InviteEvent(
+    event = CalEvent(
         uid=appointment.uid,
-        sequence=appointment.sequence,
         start=appointment.at,
         end=appointment.at + timedelta(minutes=appointment.duration_minutes),
         summary=texts.title(text),
-        stamp=appointment.updated_at,
+        dtstamp=appointment.updated_at,
+        sequence=appointment.sequence,
         location=appointment.location,
         description=_description(text, team),
         alarms=tuple(alarms),
@@ -72,7 +73,9 @@ def invite(
     calendar = itip(
         event,
         method=method,
-        organizer_email=settings.smtp.from_address,
+        # [smtp] from_address may carry a display name ("Clinic <invites@x.org>"): the
+        # ORGANIZER is the bare address, the team's name is its CN.
+        organizer_email=parseaddr(settings.smtp.from_address)[1] or settings.smtp.from_address,
         organizer_name=team.name,
         attendee_email=patient.email.strip(),
         attendee_name=patient.name,

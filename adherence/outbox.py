@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +33,26 @@ log = logging.getLogger("adherence.outbox")
 BACKOFF_BASE = timedelta(seconds=5)
 BACKOFF_MAX = timedelta(minutes=10)
 RECONCILE_AFTER = timedelta(seconds=30)
+
+# Texts that carry a secret (a calendar feed URL is a bearer token): once the row is final
+# (sent, failed for good, expired) nothing needs the text again, so the secret is blanked
+# out of the stored body. Kept while a send may be retried or reconciled (Twilio's
+# reconciliation matches on the body).
+SECRET_PURPOSES = frozenset({"calendar_link"})
+_FEED_TOKEN = re.compile(r"(/calendar/(?:team/)?)[^/\s?#]+?(\.ics)")
+REDACTED = "…"
+
+
+def redact(body: str) -> str:
+    """``body`` with every feed token replaced by "…" (the rest of the URL stays, so the
+    row still shows what was sent)."""
+    return _FEED_TOKEN.sub(rf"\g<1>{REDACTED}\g<2>", body)
+
+
+def _settle(msg: OutboxMessage) -> None:
+    """A row reached a final status: drop what must not linger in it."""
+    if msg.purpose in SECRET_PURPOSES:
+        msg.body = redact(msg.body)
 
 
 class Reconciler(Protocol):
@@ -208,6 +229,7 @@ def _claim(
         if msg.valid_until <= now:
             msg.status = "expired"
             msg.next_attempt_at = None
+            _settle(msg)
             log.info("outbox expired id=%s purpose=%s", msg.id, msg.purpose)
             continue
         msg.status = "sending"
@@ -311,6 +333,7 @@ def _record(
         msg.sent_at = now
         msg.next_attempt_at = None
         msg.error = ""
+        _settle(msg)
         log.info("outbox sent id=%s purpose=%s", msg.id, msg.purpose)
         return True
     exc = outcome
@@ -320,6 +343,7 @@ def _record(
             exc.outcome, "failed"
         )
         msg.next_attempt_at = None
+        _settle(msg)
         if (
             msg.channel == "sms"
             and msg.patient_id is not None
@@ -340,6 +364,7 @@ def _record(
         if retry_at >= msg.valid_until:
             msg.status = "expired"
             msg.next_attempt_at = None
+            _settle(msg)
         else:
             msg.status = "pending"
             msg.next_attempt_at = retry_at
@@ -383,6 +408,7 @@ def reconcile_in_flight(
             msg.status = "sent"
             msg.provider_id = found
             msg.sent_at = msg.sent_at or now
+            _settle(msg)
             log.info("outbox reconciled id=%s found=yes", msg.id)
         elif msg.valid_until > now:
             msg.status = "pending"
@@ -390,6 +416,7 @@ def reconcile_in_flight(
             log.info("outbox reconciled id=%s found=no resend=yes", msg.id)
         else:
             msg.status = "expired"
+            _settle(msg)
             log.info("outbox reconciled id=%s found=no resend=no (expired)", msg.id)
         settled += 1
     session.commit()

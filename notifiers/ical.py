@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -52,6 +52,7 @@ class CalEvent:
     location: str = ""
     status: str = "CONFIRMED"
     alarm_minutes: int | None = None  # a DISPLAY alarm this long before the start
+    alarms: tuple[timedelta, ...] = ()  # more DISPLAY alarms, each this long before the start
     categories: tuple[str, ...] = ()
     busy: bool = True  # TRANSP: OPAQUE (blocks time) or TRANSPARENT
 
@@ -98,13 +99,31 @@ def build_event(event: CalEvent, tz: ZoneInfo) -> Event:
         ev.add("categories", [clean(c) for c in event.categories])
     ev.add("status", event.status)
     ev.add("transp", "OPAQUE" if event.busy else "TRANSPARENT")
-    if event.alarm_minutes is not None and event.alarm_minutes > 0:
+    for before in _alarm_leads(event):
         alarm = Alarm()
         alarm.add("action", "DISPLAY")
-        alarm.add("trigger", -timedelta(minutes=event.alarm_minutes))
+        alarm.add("trigger", -before)
         alarm.add("description", vText(clean(event.summary)))
         ev.add_component(alarm)
     return ev
+
+
+def _alarm_leads(event: CalEvent) -> list[timedelta]:
+    """How long before the start each alarm rings: ``alarm_minutes`` first, then ``alarms``
+    in the order given, without repeats (one ring per moment) and only positive leads."""
+    leads: list[timedelta] = []
+    if event.alarm_minutes is not None and event.alarm_minutes > 0:
+        leads.append(timedelta(minutes=event.alarm_minutes))
+    for before in event.alarms:
+        if before > timedelta(0) and before not in leads:
+            leads.append(before)
+    return leads
+
+
+def _param(text: str) -> str:
+    # A parameter value (a common name) is one line: newlines become spaces too. The
+    # serialiser quotes ":;," and escapes DQUOTE (RFC 6868).
+    return clean(text).replace("\n", " ").strip()
 
 
 def _years(events: Iterable[CalEvent], tz: ZoneInfo) -> tuple[int, int]:
@@ -154,9 +173,13 @@ def itip(
     organizer_email: str,
     attendee_email: str,
     zone: str,
+    organizer_name: str = "",
+    attendee_name: str = "",
 ) -> str:
     """A one-event invitation (RFC 5546): METHOD:REQUEST to add or update (same UID, higher
-    SEQUENCE), METHOD:CANCEL to remove. Alarms are kept: clients honour them in invitations."""
+    SEQUENCE), METHOD:CANCEL to remove (STATUS:CANCELLED, no alarms). Alarms are kept on a
+    REQUEST: clients honour them in invitations, unlike in subscribed feeds. The names, when
+    given, are the CN a client shows for the organizer (the care team) and the attendee."""
     method = method.upper()
     if method not in METHODS:
         raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
@@ -170,25 +193,16 @@ def itip(
     cal.add("calscale", "GREGORIAN")
     cal.add("method", method)
     status = "CANCELLED" if method == "CANCEL" else event.status
-    ev = build_event(
-        CalEvent(
-            uid=event.uid,
-            start=event.start,
-            end=event.end,
-            summary=event.summary,
-            dtstamp=event.dtstamp,
-            sequence=event.sequence,
-            description=event.description,
-            location=event.location,
-            status=status,
-            alarm_minutes=None if method == "CANCEL" else event.alarm_minutes,
-            categories=event.categories,
-            busy=event.busy,
-        ),
-        tz,
-    )
-    ev.add("organizer", vCalAddress(f"mailto:{organizer_email}"))
+    if method == "CANCEL":
+        event = replace(event, alarm_minutes=None, alarms=())
+    ev = build_event(replace(event, status=status), tz)
+    organizer = vCalAddress(f"mailto:{organizer_email}")
+    if _param(organizer_name):
+        organizer.params["CN"] = _param(organizer_name)
+    ev.add("organizer", organizer)
     attendee = vCalAddress(f"mailto:{attendee_email}")
+    if _param(attendee_name):
+        attendee.params["CN"] = _param(attendee_name)
     attendee.params["ROLE"] = "REQ-PARTICIPANT"
     attendee.params["CUTYPE"] = "INDIVIDUAL"
     if method == "REQUEST":

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import typer
 from sqlmodel import select
 
+from adherence.calendar import offer_feed_link
 from adherence.cli.common import (
     ConfigOpt,
     fail,
@@ -418,6 +419,9 @@ def plan_add(
             horizon_days=app.settings.engine.horizon_days,
             plan_ids=[plan.id],
         )
+        # With [calendar] text_link_at_enrollment: one SMS with the feed link, the first
+        # time a plan is added (a patient who has a link already is left alone).
+        offer_feed_link(s, p, now, app.settings)
         print_json(plan_dict(plan)) if as_json else typer.echo(plan.id)
 
 

@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlmodel import Session, col, select
 
+from adherence.calendar import offer_feed_link
 from adherence.cli.common import ConfigOpt, fail, load_app
 from adherence.clock import SystemClock
 from adherence.materialize import materialize
+from adherence.models import Patient, Plan
 from adherence.roster import ImportReport, import_roster
 
 
@@ -22,6 +25,15 @@ def _file_unusable(report: ImportReport) -> bool:
     # Data rows start on line 2 at the earliest: errors on line 1 are about the file or
     # its header, and then no row was looked at.
     return any(error.line == 1 for error in report.errors)
+
+
+def _patients_of(session: Session, plan_ids: list[int]) -> list[Patient]:
+    rows = session.exec(
+        select(Patient)
+        .join(Plan, col(Plan.patient_id) == Patient.id)
+        .where(col(Plan.id).in_(plan_ids))
+    ).all()
+    return sorted({p.id: p for p in rows}.values(), key=lambda p: p.id or 0)
 
 
 def import_cmd(
@@ -51,6 +63,11 @@ def import_cmd(
                 horizon_days=app.settings.engine.horizon_days,
                 plan_ids=report.plan_ids,
             )
+            # Once the plans are committed: the feed link, per patient who got a plan
+            # ([calendar] text_link_at_enrollment; patients with a link are left alone).
+            if app.settings.calendar.text_link_at_enrollment:
+                for patient in _patients_of(s, report.plan_ids):
+                    offer_feed_link(s, patient, now, app.settings)
     for error in report.errors:
         typer.echo(f"line {error.line}: {error.field}: {error.reason}", err=True)
     if _file_unusable(report):

@@ -175,3 +175,66 @@ def test_itip_request_and_cancel() -> None:
         itip(ev, method="PUBLISH", organizer_email="a@b", attendee_email="c@d", zone=zone)
     with pytest.raises(ValueError, match="attendee_email"):
         itip(ev, method="REQUEST", organizer_email="a@b", attendee_email="c@d\r\nX:1", zone=zone)
+
+
+def test_itip_names_and_several_alarms_as_an_invitation_carries_them() -> None:
+    # What appointment invitations need: the care team and the patient by name (CN), and
+    # one alarm per lead (a day before, and the premedication lead), none on a CANCEL.
+    zone = "America/Los_Angeles"
+    ev = CalEvent(
+        uid="appt-2@x",
+        start=datetime(2026, 11, 1, 9, 30, tzinfo=ZoneInfo(zone)),  # the day LA falls back
+        end=datetime(2026, 11, 1, 13, 30, tzinfo=ZoneInfo(zone)),
+        summary="Clinic appointment",
+        dtstamp=STAMP,
+        alarms=(timedelta(days=1), timedelta(hours=1), timedelta(days=1), timedelta(0)),
+    )
+    team, patient = 'North: Clinic; "Infusions", B', "Ann\r\nO'Brien\u2028Jr"
+    request = itip(
+        ev,
+        method="REQUEST",
+        organizer_email="clinic@x.org",
+        attendee_email="p@y.org",
+        zone=zone,
+        organizer_name=team,
+        attendee_name=patient,
+    )
+    (seen,) = three_ways(request.encode())
+    assert seen.start == datetime(2026, 11, 1, 17, 30, tzinfo=UTC)  # PST after the fall-back
+    (vevent,) = Calendar.from_ical(request).walk("VEVENT")
+    assert str(vevent["ORGANIZER"]) == "mailto:clinic@x.org"
+    assert vevent["ORGANIZER"].params["CN"] == team
+    attendee = vevent["ATTENDEE"]
+    assert attendee.params["CN"] == "Ann O'Brien Jr"  # one line, whatever was typed
+    assert attendee.params["RSVP"] == "TRUE" and attendee.params["ROLE"] == "REQ-PARTICIPANT"
+    triggers = [a.decoded("TRIGGER") for a in vevent.walk("VALARM")]
+    assert triggers == [-timedelta(days=1), -timedelta(hours=1)]  # repeats and zero dropped
+    assert str(vevent["STATUS"]) == "CONFIRMED"
+    # The typed line break never starts a content line of its own.
+    assert not any(line.startswith(("O'Brien", "Jr")) for line in request.split("\r\n"))
+
+    cancel = itip(
+        ev,
+        method="CANCEL",
+        organizer_email="clinic@x.org",
+        attendee_email="p@y.org",
+        zone=zone,
+        organizer_name=team,
+    )
+    (vevent,) = Calendar.from_ical(cancel).walk("VEVENT")
+    assert str(vevent["STATUS"]) == "CANCELLED" and not vevent.walk("VALARM")
+    assert "PARTSTAT" not in vevent["ATTENDEE"].params and "CN" not in vevent["ATTENDEE"].params
+    assert vevent["ORGANIZER"].params["CN"] == team
+
+
+def test_feed_alarm_and_extra_alarms_combine_without_repeats() -> None:
+    start = datetime(2026, 4, 1, 9, tzinfo=UTC)
+    body = feed(
+        FeedInfo("T", "UTC"),
+        [timed("c@x", start, alarm_minutes=60, alarms=(timedelta(hours=1), timedelta(days=2)))],
+    )
+    (vevent,) = Calendar.from_ical(body).walk("VEVENT")
+    assert [a.decoded("TRIGGER") for a in vevent.walk("VALARM")] == [
+        -timedelta(hours=1),
+        -timedelta(days=2),
+    ]
