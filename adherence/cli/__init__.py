@@ -13,6 +13,7 @@ from adherence.cli import (
     enroll,
     export,
     regimens,
+    report,
     roster,
     simulate,
 )
@@ -45,6 +46,7 @@ app.add_typer(care.flag_app, name="flag")
 app.add_typer(coordinator.coordinator_app, name="coordinator")
 care.register(app)
 export.register(app)
+report.register(app)
 coordinator.register(app)
 
 

@@ -1,0 +1,180 @@
+"""Care coordinators and their API bearer tokens.
+
+A token is shown once, when it is issued; only its SHA-256 is stored, so a copy of the
+database opens nothing. A token has 256 random bits (``secrets.token_urlsafe(32)``): a
+plain hash (no salt, no slow KDF) is enough against guessing and keeps the lookup an index
+hit. The ``msa_`` prefix lets secret scanners and people recognise a leaked token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+from email.utils import parseaddr
+
+from sqlmodel import Session, select
+
+from adherence.enrollment import EnrollmentError, NotFound, valid_phone, valid_zone
+from adherence.models import CareTeam, Coordinator
+from schedules.localtime import parse_hhmm
+
+TOKEN_PREFIX = "msa_"
+DEFAULT_DIGEST_TIME = "08:00"
+
+
+class CoordinatorError(ValueError):
+    """Bad input for a coordinator; the message names the field."""
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def valid_email(raw: str, field: str = "email") -> str:
+    """A bare ``local@domain.tld`` address; display names and lists are refused."""
+    text = raw.strip()
+    name, addr = parseaddr(text)
+    local, at, domain = addr.rpartition("@")
+    if (
+        not text
+        or name
+        or addr != text
+        or not at
+        or not local
+        or "@" in local
+        or "." not in domain.strip(".")
+        or domain.startswith(".")
+        or domain.endswith(".")
+        or any(c.isspace() or c in "<>,;\"'" for c in addr)
+    ):
+        raise CoordinatorError(f"{field} {raw!r} is not an e-mail address (e.g. ana@clinic.org)")
+    return addr
+
+
+def valid_digest_time(raw: str, field: str = "digest time") -> str:
+    try:
+        return parse_hhmm(raw).strftime("%H:%M")
+    except ValueError as exc:
+        raise CoordinatorError(f"{field}: {exc}") from None
+
+
+def add_coordinator(
+    session: Session,
+    *,
+    team: CareTeam,
+    name: str,
+    email: str,
+    now: datetime,
+    phone: str | None = None,
+    notify_sms: bool = False,
+    notify_email: bool = True,
+    digest_time: str | None = None,
+    tz: str | None = None,
+) -> tuple[Coordinator, str]:
+    """Create a coordinator of ``team``; returns it and its token, which is never shown again."""
+    if not name.strip():
+        raise CoordinatorError("name is empty")
+    address = valid_email(email)
+    try:
+        number = valid_phone(phone) if phone else ""
+        zone = valid_zone(tz) if tz else ""
+    except EnrollmentError as exc:
+        raise CoordinatorError(str(exc)) from None
+    if notify_sms and not number:
+        raise CoordinatorError("sms notifications need a phone number (give --phone)")
+    token = new_token()
+    coordinator = Coordinator(
+        team_id=team.id,
+        name=name.strip(),
+        email=address,
+        phone=number,
+        token_hash=hash_token(token),
+        notify_sms=notify_sms,
+        notify_email=notify_email,
+        digest_time=valid_digest_time(digest_time or DEFAULT_DIGEST_TIME),
+        tz=zone,
+        created_at=now,
+    )
+    session.add(coordinator)
+    session.commit()
+    session.refresh(coordinator)
+    return coordinator, token
+
+
+def authenticate(session: Session, token: str, now: datetime) -> Coordinator | None:
+    """The active coordinator this token belongs to, or None (unknown, revoked, malformed).
+
+    ``now`` is taken so an expiry rule can be added without changing callers.
+    """
+    if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    coordinator = session.exec(
+        select(Coordinator).where(Coordinator.token_hash == hash_token(token))
+    ).first()
+    if coordinator is None or not coordinator.active or coordinator.revoked_at is not None:
+        return None
+    return coordinator
+
+
+def get_coordinator(session: Session, coordinator_id: int) -> Coordinator:
+    coordinator = session.get(Coordinator, coordinator_id)
+    if coordinator is None:
+        raise NotFound(f"no coordinator {coordinator_id}")
+    return coordinator
+
+
+def revoke(session: Session, coordinator_id: int, now: datetime) -> Coordinator:
+    """The token stops working at once; the coordinator row (and its audit trail) stays."""
+    coordinator = get_coordinator(session, coordinator_id)
+    if not coordinator.active:
+        raise CoordinatorError(f"coordinator {coordinator_id} is already revoked")
+    coordinator.active = False
+    coordinator.revoked_at = now
+    coordinator.token_hash = None  # nothing left that a leaked token could match
+    session.add(coordinator)
+    session.commit()
+    return coordinator
+
+
+def rotate_token(session: Session, coordinator_id: int, now: datetime) -> tuple[Coordinator, str]:
+    """A new token for an active coordinator; the old one stops working at once."""
+    coordinator = get_coordinator(session, coordinator_id)
+    if not coordinator.active:
+        raise CoordinatorError(
+            f"coordinator {coordinator_id} is revoked: add them again to issue a token"
+        )
+    token = new_token()
+    coordinator.token_hash = hash_token(token)
+    session.add(coordinator)
+    session.commit()
+    return coordinator, token
+
+
+def list_coordinators(session: Session, *, team_id: int | None = None) -> list[Coordinator]:
+    query = select(Coordinator).order_by(Coordinator.id)
+    if team_id is not None:
+        query = query.where(Coordinator.team_id == team_id)
+    return list(session.exec(query).all())
+
+
+def coordinator_json(c: Coordinator) -> dict[str, object]:
+    """Everything about a coordinator except the token hash."""
+    return {
+        "id": c.id,
+        "team_id": c.team_id,
+        "name": c.name,
+        "email": c.email,
+        "phone": c.phone or None,
+        "notify_sms": c.notify_sms,
+        "notify_email": c.notify_email,
+        "digest_time": c.digest_time,
+        "tz": c.tz or None,
+        "active": c.active,
+        "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
+        "created_at": c.created_at.isoformat(),
+    }
