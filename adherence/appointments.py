@@ -323,6 +323,24 @@ def _hold_dose(dose: Dose, appointment: Appointment, now: datetime) -> None:
     dose.updated_at = now
 
 
+def _follow_slot(
+    session: Session,
+    ctx: Context,
+    appointment: Appointment,
+    dose: Dose | None,
+    *,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """After a booking or a move: the dose waits for the slot, and this revision's reminder
+    texts and invitation go out."""
+    if dose is not None:
+        _hold_dose(dose, appointment, now)
+        session.add(dose)
+    schedule_reminders(session, ctx, appointment, dose, settings=settings, now=now)
+    _invite(session, ctx, appointment, dose, settings=settings, now=now)
+
+
 def _release_dose(dose: Dose, now: datetime) -> None:
     """Back to the label's own reminders (the dispatcher decides what is still due)."""
     if dose.status in DOSE_OPEN:
@@ -435,10 +453,7 @@ def book(
     )
     session.add(appointment)
     session.flush()  # its id names the reminders and the invitation
-    _hold_dose(dose, appointment, now)
-    session.add(dose)
-    schedule_reminders(session, ctx, appointment, dose, settings=settings, now=now)
-    _invite(session, ctx, appointment, dose, settings=settings, now=now)
+    _follow_slot(session, ctx, appointment, dose, settings=settings, now=now)
     _audit(
         session,
         appointment=appointment,
@@ -510,11 +525,7 @@ def move(
         appointment.duration_minutes = duration_minutes
     appointment.updated_at = now
     session.add(appointment)
-    if dose is not None:
-        _hold_dose(dose, appointment, now)
-        session.add(dose)
-    schedule_reminders(session, ctx, appointment, dose, settings=settings, now=now)
-    _invite(session, ctx, appointment, dose, settings=settings, now=now)
+    _follow_slot(session, ctx, appointment, dose, settings=settings, now=now)
     _audit(
         session,
         appointment=appointment,

@@ -89,27 +89,29 @@ def rotate(session: Session, owner: Patient | CareTeam, *, now: datetime) -> str
     return token
 
 
+def _issue_first(session: Session, owner: Patient | CareTeam, *, now: datetime) -> str:
+    """``owner``'s first feed token; refused if one exists (it cannot be shown again)."""
+    if owner.calendar_token_hash:
+        what, cmd = (
+            ("patient", "rotate") if isinstance(owner, Patient) else ("care team", "team-rotate")
+        )
+        raise CalendarError(
+            f"{what} {owner.id} already has a calendar link, and only its hash is kept so it "
+            f"cannot be shown again: `adherence calendar {cmd} {owner.id}` issues a new one "
+            "(the old link then stops working)"
+        )
+    return rotate(session, owner, now=now)
+
+
 def issue_patient_token(session: Session, patient: Patient, *, now: datetime) -> str:
     """The patient's first feed token; refused if one exists (it cannot be shown again)."""
     if not patient.active:
         raise CalendarError(f"patient {patient.id} was removed: no calendar feed")
-    if patient.calendar_token_hash:
-        raise CalendarError(
-            f"patient {patient.id} already has a calendar link, and only its hash is kept so it "
-            f"cannot be shown again: `adherence calendar rotate {patient.id}` issues a new one "
-            "(the old link then stops working)"
-        )
-    return rotate(session, patient, now=now)
+    return _issue_first(session, patient, now=now)
 
 
 def issue_team_token(session: Session, team: CareTeam, *, now: datetime) -> str:
-    if team.calendar_token_hash:
-        raise CalendarError(
-            f"care team {team.id} already has a calendar link, and only its hash is kept so it "
-            f"cannot be shown again: `adherence calendar team-rotate {team.id}` issues a new one "
-            "(the old link then stops working)"
-        )
-    return rotate(session, team, now=now)
+    return _issue_first(session, team, now=now)
 
 
 def _plausible(token: str) -> bool:

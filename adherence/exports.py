@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, func, select, type_coerce
@@ -124,6 +124,29 @@ def _iso(value: datetime | None, zone: ZoneInfo) -> str:
     return value.astimezone(zone).isoformat() if value is not None else ""
 
 
+_Row = TypeVar("_Row", Patient, Flag)
+
+
+def _by_id(session: Session, model: type[_Row], where: Any) -> Iterator[list[_Row]]:
+    """Rows of ``model`` matching ``where`` in id order, PATIENT_BATCH at a time. Each page
+    starts after the last id seen (keyset, not OFFSET), so a page costs the same however
+    far in, and a table is never read whole."""
+    last = 0
+    while True:
+        rows = list(
+            session.exec(
+                select(model)
+                .where(where, col(model.id) > last)
+                .order_by(col(model.id))
+                .limit(PATIENT_BATCH)
+            ).scalars()
+        )
+        if not rows:
+            return
+        last = rows[-1].id or 0
+        yield rows
+
+
 def _patients(
     session: Session,
     team: CareTeam,
@@ -133,20 +156,8 @@ def _patients(
     catalog: Catalog,
     settings: Settings,
 ) -> Iterator[_PatientData]:
-    last_id = 0
     lookahead = end + timedelta(days=LOOKAHEAD_DAYS)
-    while True:
-        batch = list(
-            session.exec(
-                select(Patient)
-                .where(Patient.team_id == team.id, col(Patient.id) > last_id)
-                .order_by(col(Patient.id))
-                .limit(PATIENT_BATCH)
-            ).scalars()
-        )
-        if not batch:
-            return
-        last_id = batch[-1].id or 0
+    for batch in _by_id(session, Patient, Patient.team_id == team.id):
         ids = [p.id for p in batch]
         plans: dict[int, list[Plan]] = {}
         for plan in session.exec(
@@ -530,20 +541,8 @@ def _fhir(
             res = _administration(d, regimens[d.plan_id], patient_ref, _urn("plan", d.plan_id))
             chunk.append(entry(_urn("dose", d.id), res))
         yield b"".join(chunk)
-    # Flags last, in batches: the flags engineer's table may be large for an old team.
-    last = 0
-    while True:
-        flags = list(
-            session.exec(
-                select(Flag)
-                .where(Flag.team_id == team.id, col(Flag.id) > last)
-                .order_by(col(Flag.id))
-                .limit(PATIENT_BATCH)
-            ).scalars()
-        )
-        if not flags:
-            break
-        last = flags[-1].id or 0
+    # Flags last, in batches: an old team's flags table may be large (resolved ones are kept).
+    for flags in _by_id(session, Flag, Flag.team_id == team.id):
         yield b"".join(
             entry(_urn("flag", f.id), _flag(f, _urn("patient", f.patient_id))) for f in flags
         )

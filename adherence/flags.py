@@ -297,6 +297,17 @@ def _resolved_has(session: Session, *, scope: tuple[str, int], rule: str, occurr
     return any(json.loads(raw).get("occurrence") == occurrence for raw in rows)
 
 
+def _latest(session: Session, *, scope: tuple[str, int], rule: str) -> Flag | None:
+    """The newest flag of ``rule`` for the plan or patient, whatever its status."""
+    column = Flag.plan_id if scope[0] == "plan" else Flag.patient_id
+    return session.exec(
+        select(Flag)
+        .where(column == scope[1], Flag.rule == rule)
+        .order_by(col(Flag.id).desc())
+        .limit(1)
+    ).first()
+
+
 def missed_threshold(kind: str, settings: Settings) -> int:
     care = settings.care
     if kind == "oral":
@@ -518,12 +529,7 @@ def sms_status_rule(session: Session, *, now: datetime, full: bool, state: RuleS
     for patient in patients:
         assert patient.id is not None
         rule = patient.sms_status
-        last = session.exec(
-            select(Flag)
-            .where(Flag.patient_id == patient.id, Flag.rule == rule)
-            .order_by(col(Flag.id).desc())
-            .limit(1)
-        ).first()
+        last = _latest(session, scope=("patient", patient.id), rule=rule)
         if last is not None and (
             last.status != "resolved" or not _texted_since(session, patient.id, last.last_at)
         ):
@@ -647,12 +653,7 @@ def pdc_rule(
         ).pdc
         if pdc is None or pdc >= settings.care.pdc_threshold:
             continue
-        last = session.exec(
-            select(Flag)
-            .where(Flag.plan_id == plan.id, Flag.rule == "low_pdc")
-            .order_by(col(Flag.id).desc())
-            .limit(1)
-        ).first()
+        last = _latest(session, scope=("plan", plan.id), rule="low_pdc")
         if last is not None and last.status == "resolved":
             assert last.resolved_at is not None
             if last.resolved_at.astimezone(ZoneInfo(patient.tz)).date() >= start:

@@ -55,8 +55,51 @@ def _ratio(num: float, den: float) -> float | None:
 # --- results --------------------------------------------------------------------------------
 
 
+class _Coverage:
+    """What a plan and a patient compute alike from their days covered: PDC, adherent,
+    persistent, and the JSON block that shows them. Subclasses are dataclasses with these
+    fields (a plain base class, so the dataclasses keep their own field order)."""
+
+    start: date
+    end: date
+    threshold: float
+    permissible_gap_days: int
+    index_date: date | None
+    days_in_period: int
+    days_covered: float
+    longest_gap_days: float
+
+    @property
+    def in_pdc(self) -> bool:
+        return self.index_date is not None
+
+    @property
+    def pdc(self) -> float | None:
+        return _ratio(self.days_covered, self.days_in_period) if self.in_pdc else None
+
+    @property
+    def adherent(self) -> bool | None:
+        pdc = self.pdc
+        return None if pdc is None else pdc >= self.threshold
+
+    @property
+    def persistent(self) -> bool | None:
+        return None if not self.in_pdc else self.longest_gap_days <= self.permissible_gap_days
+
+    def _coverage_json(self) -> dict[str, Any]:
+        return {
+            "period": {"start": self.start.isoformat(), "end": self.end.isoformat()},
+            "index_date": self.index_date.isoformat() if self.index_date else None,
+            "days_in_period": self.days_in_period,
+            "days_covered": round(self.days_covered, 4),
+            "pdc": _r(self.pdc),
+            "threshold": self.threshold,
+            "adherent": self.adherent,
+        }
+
+
 @dataclass
-class PlanMeasures:
+class PlanMeasures(_Coverage):
     plan_id: int
     patient_id: int
     regimen: str
@@ -82,23 +125,6 @@ class PlanMeasures:
     # Cover as merged [start, end) day ordinals: the patient level unions them.
     cover: list[tuple[float, float]] = field(default_factory=list, repr=False)
 
-    @property
-    def in_pdc(self) -> bool:
-        return self.index_date is not None
-
-    @property
-    def pdc(self) -> float | None:
-        return _ratio(self.days_covered, self.days_in_period) if self.in_pdc else None
-
-    @property
-    def adherent(self) -> bool | None:
-        pdc = self.pdc
-        return None if pdc is None else pdc >= self.threshold
-
-    @property
-    def persistent(self) -> bool | None:
-        return None if not self.in_pdc else self.longest_gap_days <= self.permissible_gap_days
-
     def to_json(self) -> dict[str, Any]:
         late = self.infusion_days_late
         return {
@@ -106,13 +132,7 @@ class PlanMeasures:
             "patient_id": self.patient_id,
             "regimen": self.regimen,
             "therapy_kind": self.therapy_kind,
-            "period": {"start": self.start.isoformat(), "end": self.end.isoformat()},
-            "index_date": self.index_date.isoformat() if self.index_date else None,
-            "days_in_period": self.days_in_period,
-            "days_covered": round(self.days_covered, 4),
-            "pdc": _r(self.pdc),
-            "threshold": self.threshold,
-            "adherent": self.adherent,
+            **self._coverage_json(),
             "doses_scheduled": self.scheduled,
             "doses_taken": self.taken,
             "doses_missed": self.missed,
@@ -132,7 +152,7 @@ class PlanMeasures:
 
 
 @dataclass
-class PatientMeasures:
+class PatientMeasures(_Coverage):
     patient_id: int
     external_id: str | None
     start: date
@@ -145,23 +165,6 @@ class PatientMeasures:
     days_covered: float = 0.0
     longest_gap_days: float = 0.0
 
-    @property
-    def pdc(self) -> float | None:
-        return _ratio(self.days_covered, self.days_in_period) if self.index_date else None
-
-    @property
-    def adherent(self) -> bool | None:
-        pdc = self.pdc
-        return None if pdc is None else pdc >= self.threshold
-
-    @property
-    def persistent(self) -> bool | None:
-        return (
-            None
-            if self.index_date is None
-            else (self.longest_gap_days <= self.permissible_gap_days)
-        )
-
     def _sum(self, name: str) -> int:
         return sum(int(getattr(p, name)) for p in self.plans)
 
@@ -171,13 +174,7 @@ class PatientMeasures:
         out: dict[str, Any] = {
             "patient_id": self.patient_id,
             "external_id": self.external_id,
-            "period": {"start": self.start.isoformat(), "end": self.end.isoformat()},
-            "index_date": self.index_date.isoformat() if self.index_date else None,
-            "days_in_period": self.days_in_period,
-            "days_covered": round(self.days_covered, 4),
-            "pdc": _r(self.pdc),
-            "threshold": self.threshold,
-            "adherent": self.adherent,
+            **self._coverage_json(),
             "doses_scheduled": scheduled,
             "doses_taken": taken,
             "doses_missed": self._sum("missed"),
@@ -185,7 +182,7 @@ class PatientMeasures:
             "doses_pending": self._sum("pending"),
             "taken_rate": _r(_ratio(taken, scheduled)),
             "on_time_rate": _r(_ratio(self._sum("on_time"), taken)),
-            "longest_gap_days": round(self.longest_gap_days, 4) if self.index_date else None,
+            "longest_gap_days": round(self.longest_gap_days, 4) if self.in_pdc else None,
             "persistent": self.persistent,
             "infusions_due": due,
             "infusions_given": self._sum("infusions_given"),

@@ -11,9 +11,9 @@ import typer
 from sqlmodel import Session, select
 
 from adherence.appointments import AppointmentError, book, cancel, list_for, move
-from adherence.cli.common import ConfigOpt, fail, load_app, print_json, table
+from adherence.cli.common import Config, JsonOpt, fail, found, load_app, print_json, table
 from adherence.clock import SystemClock
-from adherence.enrollment import NotFound, find_patient, find_plan, find_team
+from adherence.enrollment import find_patient, find_plan, find_team
 from adherence.models import Appointment, Dose, Patient, Plan
 from schedules.localtime import local_instant
 
@@ -21,8 +21,6 @@ appointment_app = typer.Typer(
     help="Clinic infusion appointments and their invitations.", no_args_is_help=True
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-Config = Annotated[str | None, ConfigOpt]
 AtOpt = Annotated[
     str,
     typer.Option(
@@ -124,10 +122,7 @@ def book_cmd(
     app = load_app(config)
     now = SystemClock().now()
     with app.session() as s:
-        try:
-            p = find_plan(s, plan)
-        except NotFound as exc:
-            fail(str(exc))
+        p = found(find_plan, s, plan)
         when = parse_at(at, _tz(s, p.patient_id))
         try:
             a = book(
@@ -233,13 +228,10 @@ def list_cmd(
         fail("give a PATIENT or --team (one of them)")
     app = load_app(config)
     with app.session() as s:
-        try:
-            if patient is not None:
-                rows = list_for(s, patient=find_patient(s, patient), include_cancelled=all_)
-            else:
-                rows = list_for(s, team=find_team(s, team or ""), include_cancelled=all_)
-        except NotFound as exc:
-            fail(str(exc))
+        if patient is not None:
+            rows = list_for(s, patient=found(find_patient, s, patient), include_cancelled=all_)
+        else:
+            rows = list_for(s, team=found(find_team, s, team or ""), include_cancelled=all_)
         zones = {
             p.id: p.tz
             for p in s.exec(select(Patient).where(Patient.id.in_({a.patient_id for a in rows})))

@@ -14,23 +14,21 @@ import typer
 
 from adherence.calendar import (
     CalendarError,
-    FeedUrls,
     feed_urls,
     issue_patient_token,
     issue_team_token,
     rotate,
 )
-from adherence.cli.common import ConfigOpt, fail, load_app, print_json
+from adherence.cli.common import Config, JsonOpt, fail, found, load_app, print_json
 from adherence.clock import SystemClock
-from adherence.enrollment import NotFound, find_patient, find_team
+from adherence.config import Settings
+from adherence.enrollment import find_patient, find_team
 
 calendar_app = typer.Typer(
     help="Calendar feeds: a patient's (or a care team's) URL, and rotating it.",
     no_args_is_help=True,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-Config = Annotated[str | None, ConfigOpt]
 PatientArg = Annotated[str, typer.Argument(help="Patient id or external id.")]
 TeamArg = Annotated[str, typer.Argument(help="Care team id or exact name.")]
 
@@ -39,7 +37,18 @@ def _now() -> datetime:
     return SystemClock().now()
 
 
-def _show(kind: str, owner_id: int | None, urls: FeedUrls, as_json: bool, note: str) -> None:
+_NOTE = (
+    "This link is shown only once (only a hash is kept). Anyone with it can read the "
+    "calendar; `adherence calendar {cmd} {ref}` replaces it."
+)
+
+
+def _show(
+    settings: Settings, kind: str, owner_id: int | None, ref: str, token: str, as_json: bool
+) -> None:
+    """The feed's URLs (``kind`` "patient" or "team"; ``ref`` as the user gave it)."""
+    team = kind == "team"
+    urls = feed_urls(settings, token, team=team)
     data: dict[str, Any] = {
         "id": owner_id,
         "kind": kind,
@@ -53,13 +62,7 @@ def _show(kind: str, owner_id: int | None, urls: FeedUrls, as_json: bool, note: 
     typer.echo(f"https:  {urls.url}")
     typer.echo(f"webcal: {urls.webcal_url}")
     typer.echo(f"Google: {urls.google_url}")
-    typer.echo(note)
-
-
-_NOTE = (
-    "This link is shown only once (only a hash is kept). Anyone with it can read the "
-    "calendar; `adherence calendar {cmd} {ref}` replaces it."
-)
+    typer.echo(_NOTE.format(cmd="team-rotate" if team else "rotate", ref=ref))
 
 
 @calendar_app.command("url")
@@ -67,13 +70,12 @@ def url(patient: PatientArg, as_json: JsonOpt = False, config: Config = None) ->
     """Issue the patient's feed URL (https, webcal, and an add-to-Google-Calendar link)."""
     app = load_app(config)
     with app.session() as s:
+        p = found(find_patient, s, patient)
         try:
-            p = find_patient(s, patient)
             token = issue_patient_token(s, p, now=_now())
-        except (NotFound, CalendarError) as exc:
+        except CalendarError as exc:
             fail(str(exc))
-        urls = feed_urls(app.settings, token)
-        _show("patient", p.id, urls, as_json, _NOTE.format(cmd="rotate", ref=patient))
+        _show(app.settings, "patient", p.id, patient, token, as_json)
 
 
 @calendar_app.command("rotate")
@@ -81,15 +83,11 @@ def rotate_cmd(patient: PatientArg, as_json: JsonOpt = False, config: Config = N
     """Replace the patient's feed URL: the old one answers 404 from now on."""
     app = load_app(config)
     with app.session() as s:
-        try:
-            p = find_patient(s, patient)
-        except NotFound as exc:
-            fail(str(exc))
+        p = found(find_patient, s, patient)
         if not p.active:
             fail(f"patient {patient!r} was removed: no calendar feed")
         token = rotate(s, p, now=_now())
-        urls = feed_urls(app.settings, token)
-        _show("patient", p.id, urls, as_json, _NOTE.format(cmd="rotate", ref=patient))
+        _show(app.settings, "patient", p.id, patient, token, as_json)
 
 
 @calendar_app.command("team-url")
@@ -97,13 +95,12 @@ def team_url(team: TeamArg, as_json: JsonOpt = False, config: Config = None) -> 
     """Issue the care team's feed URL: every patient's infusion appointments."""
     app = load_app(config)
     with app.session() as s:
+        t = found(find_team, s, team)
         try:
-            t = find_team(s, team)
             token = issue_team_token(s, t, now=_now())
-        except (NotFound, CalendarError) as exc:
+        except CalendarError as exc:
             fail(str(exc))
-        urls = feed_urls(app.settings, token, team=True)
-        _show("team", t.id, urls, as_json, _NOTE.format(cmd="team-rotate", ref=team))
+        _show(app.settings, "team", t.id, team, token, as_json)
 
 
 @calendar_app.command("team-rotate")
@@ -111,10 +108,6 @@ def team_rotate(team: TeamArg, as_json: JsonOpt = False, config: Config = None) 
     """Replace the care team's feed URL: the old one answers 404 from now on."""
     app = load_app(config)
     with app.session() as s:
-        try:
-            t = find_team(s, team)
-        except NotFound as exc:
-            fail(str(exc))
+        t = found(find_team, s, team)
         token = rotate(s, t, now=_now())
-        urls = feed_urls(app.settings, token, team=True)
-        _show("team", t.id, urls, as_json, _NOTE.format(cmd="team-rotate", ref=team))
+        _show(app.settings, "team", t.id, team, token, as_json)

@@ -10,7 +10,7 @@ import typer
 from sqlmodel import select
 
 from adherence.audit import cli_actor, record
-from adherence.cli.common import ConfigOpt, fail, load_app, print_json, table
+from adherence.cli.common import Config, JsonOpt, fail, load_app, print_json, table
 from adherence.clock import SystemClock
 from adherence.enrollment import NotFound, find_team
 from adherence.flags import (
@@ -26,8 +26,6 @@ from adherence.models import CareTeam, Flag, Patient
 
 flag_app = typer.Typer(help="Acknowledge or resolve a care-team flag.", no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-Config = Annotated[str | None, ConfigOpt]
 ByOpt = Annotated[str | None, typer.Option("--by", help="Who is acting (default: cli:<OS user>).")]
 
 

@@ -1,14 +1,18 @@
-"""Helpers shared by CLI commands: one clear error line, JSON output, argument parsing."""
+"""Helpers shared by CLI commands: one clear error line, JSON output, argument parsing,
+the options every command takes (--json, --config) and looking a record up by reference."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from sqlmodel import Session
+
+from adherence.enrollment import NotFound
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -51,6 +55,19 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 ConfigOpt = typer.Option(
     "--config", help="Config file (else $ADHERENCE_CONFIG, ./adherence.toml, defaults)."
 )
+Config = Annotated[str | None, ConfigOpt]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+T = TypeVar("T")
+
+
+def found(find: Callable[[Session, str], T], session: Session, ref: str) -> T:
+    """``find(session, ref)`` (e.g. ``adherence.enrollment.find_patient``), or its
+    ``NotFound`` message as the one error line."""
+    try:
+        return find(session, ref)
+    except NotFound as exc:
+        fail(str(exc))
 
 
 def load_app(config: str | None, *, check: bool = True) -> Any:

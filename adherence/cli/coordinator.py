@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 
 from adherence.audit import audit_json, list_audit
-from adherence.cli.common import ConfigOpt, fail, load_app, parse_date, print_json, table
+from adherence.cli.common import (
+    Config,
+    JsonOpt,
+    fail,
+    found,
+    load_app,
+    parse_date,
+    print_json,
+    table,
+)
 from adherence.clock import SystemClock
 from adherence.coordinators import (
     CoordinatorError,
@@ -19,11 +28,9 @@ from adherence.coordinators import (
     rotate_token,
 )
 from adherence.enrollment import NotFound, find_patient, find_team
+from adherence.models import Coordinator
 
 coordinator_app = typer.Typer(help="Care coordinators and their API tokens.", no_args_is_help=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-Config = Annotated[str | None, ConfigOpt]
 
 ONCE = "warning: this token is shown only once; store it now (it cannot be shown again)."
 
@@ -32,9 +39,12 @@ def _now() -> datetime:
     return SystemClock().now()
 
 
-def _show_token(coordinator_id: int | None, token: str, action: str) -> None:
-    typer.echo(f"coordinator {coordinator_id} {action}")
-    typer.echo(f"token: {token}")
+def _show_token(c: Coordinator, token: str, action: str, as_json: bool) -> None:
+    if as_json:
+        print_json(coordinator_json(c) | {"token": token})
+    else:
+        typer.echo(f"coordinator {c.id} {action}")
+        typer.echo(f"token: {token}")
     typer.echo(ONCE, err=True)
 
 
@@ -62,8 +72,8 @@ def add(
     """Add a coordinator and print their API token (shown only this once)."""
     app = load_app(config)
     with app.session() as s:
+        t = found(find_team, s, team)
         try:
-            t = find_team(s, team)
             c, token = add_coordinator(
                 s,
                 team=t,
@@ -75,15 +85,9 @@ def add(
                 digest_time=digest_time or app.settings.care.digest_time,
                 tz=tz,
             )
-        except NotFound as exc:
-            fail(str(exc))
         except CoordinatorError as exc:
             fail(_flag_error(str(exc)))
-        if as_json:
-            print_json(coordinator_json(c) | {"token": token})
-            typer.echo(ONCE, err=True)
-        else:
-            _show_token(c.id, token, f"added to team {t.name!r}")
+        _show_token(c, token, f"added to team {t.name!r}", as_json)
 
 
 def _flag_error(message: str) -> str:
@@ -110,10 +114,7 @@ def list_cmd(
     """List coordinators (tokens are never shown)."""
     app = load_app(config)
     with app.session() as s:
-        try:
-            team_id = find_team(s, team).id if team else None
-        except NotFound as exc:
-            fail(str(exc))
+        team_id = found(find_team, s, team).id if team else None
         rows = list_coordinators(s, team_id=team_id)
         if as_json:
             print_json([coordinator_json(c) for c in rows])
@@ -174,11 +175,7 @@ def rotate_cmd(
             c, token = rotate_token(s, _coordinator_id(coordinator), _now())
         except (NotFound, CoordinatorError) as exc:
             fail(str(exc))
-        if as_json:
-            print_json(coordinator_json(c) | {"token": token})
-            typer.echo(ONCE, err=True)
-        else:
-            _show_token(c.id, token, "has a new token")
+        _show_token(c, token, "has a new token", as_json)
 
 
 def audit(
@@ -199,11 +196,8 @@ def audit(
     start = datetime.combine(parse_date("--since", since), time(0), tzinfo=UTC) if since else None
     app = load_app(config)
     with app.session() as s:
-        try:
-            team_id = find_team(s, team).id if team else None
-            patient_id = find_patient(s, patient).id if patient else None
-        except NotFound as exc:
-            fail(str(exc))
+        team_id = found(find_team, s, team).id if team else None
+        patient_id = found(find_patient, s, patient).id if patient else None
         rows = list_audit(s, team_id=team_id, patient_id=patient_id, since=start, limit=limit)
         if as_json:
             print_json([audit_json(e) for e in rows])

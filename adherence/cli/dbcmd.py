@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from adherence.cli.common import ConfigOpt, fail, load_app
+from adherence.cli.common import Config, fail, load_app
 from adherence.db import current_revision, head_revision, upgrade
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
 
 @app.command("upgrade")
-def db_upgrade(config: Annotated[str | None, ConfigOpt] = None) -> None:
+def db_upgrade(config: Config = None) -> None:
     """Create or migrate the schema to the latest revision."""
     a = load_app(config, check=False)
     try:
@@ -24,7 +22,7 @@ def db_upgrade(config: Annotated[str | None, ConfigOpt] = None) -> None:
 
 
 @app.command("check")
-def db_check(config: Annotated[str | None, ConfigOpt] = None) -> None:
+def db_check(config: Config = None) -> None:
     """Exit 0 if the schema is current, else say which command fixes it."""
     a = load_app(config, check=False)
     try:

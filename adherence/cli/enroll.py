@@ -11,8 +11,10 @@ from sqlmodel import select
 
 from adherence.calendar import offer_feed_link
 from adherence.cli.common import (
-    ConfigOpt,
+    Config,
+    JsonOpt,
     fail,
+    found,
     load_app,
     parse_date,
     parse_options,
@@ -23,7 +25,6 @@ from adherence.clock import SystemClock
 from adherence.confirm import ConfirmError, confirm, open_dose_for_reply
 from adherence.enrollment import (
     EnrollmentError,
-    NotFound,
     create_patient,
     create_plan,
     create_team,
@@ -43,8 +44,23 @@ team_app = typer.Typer(help="Care teams (a clinic or programme).", no_args_is_he
 patient_app = typer.Typer(help="Patients.", no_args_is_help=True)
 plan_app = typer.Typer(help="Therapy plans.", no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-Config = Annotated[str | None, ConfigOpt]
+# The contact and caregiver options `patient add` and `patient update` share.
+InvitesOpt = Annotated[
+    bool | None,
+    typer.Option("--invites/--no-invites", help="E-mail appointment invitations."),
+]
+CaregiverNameOpt = Annotated[str | None, typer.Option("--caregiver-name")]
+CaregiverPhoneOpt = Annotated[
+    str | None, typer.Option("--caregiver-phone", help="E.164, e.g. +15551234567.")
+]
+CaregiverEmailOpt = Annotated[str | None, typer.Option("--caregiver-email")]
+CaregiverConsentOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--caregiver-consent/--no-caregiver-consent",
+        help="The patient consents (recorded as now) to the caregiver being told, or withdraws.",
+    ),
+]
 
 
 def _now() -> datetime:
@@ -178,30 +194,19 @@ def patient_add(
     ] = None,
     language: Annotated[str, typer.Option("--language", help="en or es")] = "en",
     email: Annotated[str, typer.Option("--email")] = "",
-    invites: Annotated[
-        bool | None,
-        typer.Option("--invites/--no-invites", help="E-mail appointment invitations."),
-    ] = None,
-    caregiver_name: Annotated[str | None, typer.Option("--caregiver-name")] = None,
-    caregiver_phone: Annotated[
-        str | None, typer.Option("--caregiver-phone", help="E.164, e.g. +15551234567.")
-    ] = None,
-    caregiver_email: Annotated[str | None, typer.Option("--caregiver-email")] = None,
-    caregiver_consent: Annotated[
-        bool | None,
-        typer.Option(
-            "--caregiver-consent/--no-caregiver-consent",
-            help="The patient consents (recorded as now) to the caregiver being told, or withdraws.",
-        ),
-    ] = None,
+    invites: InvitesOpt = None,
+    caregiver_name: CaregiverNameOpt = None,
+    caregiver_phone: CaregiverPhoneOpt = None,
+    caregiver_email: CaregiverEmailOpt = None,
+    caregiver_consent: CaregiverConsentOpt = None,
     as_json: JsonOpt = False,
     config: Config = None,
 ) -> None:
     """Enrol a patient; prints the id."""
     app = load_app(config)
     with app.session() as s:
+        t = found(find_team, s, team)
         try:
-            t = find_team(s, team)
             p = create_patient(
                 s,
                 team=t,
@@ -220,7 +225,7 @@ def patient_add(
                 caregiver_email=caregiver_email or "",
                 caregiver_consent=bool(caregiver_consent),
             )
-        except (EnrollmentError, NotFound) as exc:
+        except EnrollmentError as exc:
             fail(str(exc))
         print_json(patient_dict(p)) if as_json else typer.echo(p.id)
 
@@ -237,10 +242,7 @@ def patient_list(
     with app.session() as s:
         q = select(Patient).order_by(Patient.id)
         if team:
-            try:
-                q = q.where(Patient.team_id == find_team(s, team).id)
-            except NotFound as exc:
-                fail(str(exc))
+            q = q.where(Patient.team_id == found(find_team, s, team).id)
         if not all_:
             q = q.where(Patient.active == True)  # noqa: E712
         rows = s.exec(q).all()
@@ -255,13 +257,6 @@ def patient_list(
             )
 
 
-def _patient(s: Any, ref: str) -> Patient:
-    try:
-        return find_patient(s, ref)
-    except NotFound as exc:
-        fail(str(exc))
-
-
 @patient_app.command("show")
 def patient_show(
     patient: Annotated[str, typer.Argument(help="Patient id or external id.")],
@@ -271,7 +266,7 @@ def patient_show(
     """One patient and their plans."""
     app = load_app(config)
     with app.session() as s:
-        p = _patient(s, patient)
+        p = found(find_patient, s, patient)
         plans = s.exec(select(Plan).where(Plan.patient_id == p.id).order_by(Plan.id)).all()
         data = patient_dict(p) | {"plans": [plan_dict(x) for x in plans]}
         if as_json:
@@ -298,22 +293,11 @@ def patient_update(
     ] = None,
     language: Annotated[str | None, typer.Option("--language")] = None,
     email: Annotated[str | None, typer.Option("--email", help="'' to clear")] = None,
-    invites: Annotated[
-        bool | None,
-        typer.Option("--invites/--no-invites", help="E-mail appointment invitations."),
-    ] = None,
-    caregiver_name: Annotated[str | None, typer.Option("--caregiver-name")] = None,
-    caregiver_phone: Annotated[
-        str | None, typer.Option("--caregiver-phone", help="E.164, e.g. +15551234567.")
-    ] = None,
-    caregiver_email: Annotated[str | None, typer.Option("--caregiver-email")] = None,
-    caregiver_consent: Annotated[
-        bool | None,
-        typer.Option(
-            "--caregiver-consent/--no-caregiver-consent",
-            help="The patient consents (recorded as now) to the caregiver being told, or withdraws.",
-        ),
-    ] = None,
+    invites: InvitesOpt = None,
+    caregiver_name: CaregiverNameOpt = None,
+    caregiver_phone: CaregiverPhoneOpt = None,
+    caregiver_email: CaregiverEmailOpt = None,
+    caregiver_consent: CaregiverConsentOpt = None,
     as_json: JsonOpt = False,
     config: Config = None,
 ) -> None:
@@ -321,7 +305,7 @@ def patient_update(
     app = load_app(config)
     now = _now()
     with app.session() as s:
-        p = _patient(s, patient)
+        p = found(find_patient, s, patient)
         try:
             p = update_patient(
                 s,
@@ -362,7 +346,7 @@ def patient_remove(
     """Stop texting a patient and stop their plans; everything recorded is kept."""
     app = load_app(config)
     with app.session() as s:
-        p = _patient(s, patient)
+        p = found(find_patient, s, patient)
         remove_patient(s, patient=p, now=_now())
         typer.echo(f"patient {p.id} removed (records kept)")
 
@@ -395,7 +379,7 @@ def plan_add(
     first = parse_date("--start", start)
     opts = parse_options(option or [])
     with app.session() as s:
-        p = _patient(s, patient)
+        p = found(find_patient, s, patient)
         if not p.active:
             # A removed patient is never materialised: the plan would sit there doseless.
             fail(f"patient {patient} was removed: a removed patient gets no new plans")
@@ -436,7 +420,7 @@ def plan_list(
     with app.session() as s:
         q = select(Plan).order_by(Plan.id)
         if patient:
-            q = q.where(Plan.patient_id == _patient(s, patient).id)
+            q = q.where(Plan.patient_id == found(find_patient, s, patient).id)
         plans = s.exec(q).all()
         if as_json:
             print_json([plan_dict(x) for x in plans])
@@ -452,13 +436,6 @@ def plan_list(
             )
 
 
-def _plan(s: Any, ref: str) -> Plan:
-    try:
-        return find_plan(s, ref)
-    except NotFound as exc:
-        fail(str(exc))
-
-
 @plan_app.command("show")
 def plan_show(
     plan: Annotated[str, typer.Argument(help="Plan id.")],
@@ -468,7 +445,7 @@ def plan_show(
     """One plan."""
     app = load_app(config)
     with app.session() as s:
-        data = plan_dict(_plan(s, plan))
+        data = plan_dict(found(find_plan, s, plan))
         if as_json:
             print_json(data)
         else:
@@ -480,7 +457,7 @@ def _plan_change(action: str, plan: str, config: str | None, reason: str = "") -
     app = load_app(config)
     now = _now()
     with app.session() as s:
-        p = _plan(s, plan)
+        p = found(find_plan, s, plan)
         try:
             if action == "pause":
                 pause_plan(s, plan=p, now=now)
@@ -535,7 +512,7 @@ def doses(
     """A patient's doses with their status."""
     app = load_app(config)
     with app.session() as s:
-        p = _patient(s, patient)
+        p = found(find_patient, s, patient)
         q = (
             select(Dose)
             .where(Dose.patient_id == p.id, Dose.status != "cancelled")
@@ -597,7 +574,7 @@ def confirm_cmd(
             fail(f"--at {at!r} needs a UTC offset, e.g. 2026-03-08T08:15:00-05:00")
         when = when.astimezone(UTC)
     with app.session() as s:
-        p = _patient(s, patient)
+        p = found(find_patient, s, patient)
         target = (
             s.get(Dose, dose)
             if dose is not None

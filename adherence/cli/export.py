@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from adherence.cli.common import ConfigOpt, fail, load_app, parse_date
+from adherence.cli.common import Config, fail, found, load_app, parse_date
 from adherence.clock import SystemClock
 
 
@@ -69,11 +69,11 @@ def export(
     validate: Annotated[
         bool, typer.Option("--validate", help="FHIR: validate every resource (slower).")
     ] = False,
-    config: Annotated[str | None, ConfigOpt] = None,
+    config: Config = None,
 ) -> None:
     """Export a care team's doses and measures for a date range."""
     from adherence.audit import cli_actor, record
-    from adherence.enrollment import NotFound, find_team
+    from adherence.enrollment import find_team
     from adherence.exports import FORMATS, export_stream
 
     if fmt not in FORMATS:
@@ -90,10 +90,7 @@ def export(
             fail(f"--out {out!r}: directory {str(target.parent)!r} does not exist")
     app = load_app(config)
     with app.session() as s:
-        try:
-            t = find_team(s, team)
-        except NotFound as exc:
-            fail(str(exc))
+        t = found(find_team, s, team)
         now = SystemClock().now()
         with _progress_bar(f"export {fmt}") as progress:
             chunks = export_stream(

@@ -10,7 +10,16 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from adherence.cli.common import ConfigOpt, fail, load_app, parse_date, print_json, table
+from adherence.cli.common import (
+    Config,
+    JsonOpt,
+    fail,
+    found,
+    load_app,
+    parse_date,
+    print_json,
+    table,
+)
 from adherence.clock import SystemClock
 
 
@@ -69,12 +78,12 @@ def report(
     team: Annotated[str | None, typer.Option("--team", help="Care team id or name.")] = None,
     from_: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
     to: Annotated[str | None, typer.Option("--to", help="Last day, YYYY-MM-DD.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    config: Annotated[str | None, ConfigOpt] = None,
+    as_json: JsonOpt = False,
+    config: Config = None,
 ) -> None:
     """Adherence measures for a patient or a care team."""
     from adherence.audit import cli_actor, record
-    from adherence.enrollment import NotFound, find_patient, find_team
+    from adherence.enrollment import find_patient, find_team
     from adherence.measures import measure_patient, measure_team
 
     if (patient is None) == (team is None):
@@ -83,11 +92,8 @@ def report(
     now: datetime = SystemClock().now()
     out: dict[str, Any] = {}
     with app.session() as s:
-        try:
-            target_team = find_team(s, team) if team is not None else None
-            target = find_patient(s, patient) if patient is not None else None
-        except NotFound as exc:
-            fail(str(exc))
+        target_team = found(find_team, s, team) if team is not None else None
+        target = found(find_patient, s, patient) if patient is not None else None
         zone = ZoneInfo(target.tz if target is not None else target_team.tz)
         periods = _periods(from_, to, now.astimezone(zone).date())
         for label, (start, end) in periods.items():

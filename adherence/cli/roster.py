@@ -14,7 +14,7 @@ import typer
 from sqlmodel import Session, col, select
 
 from adherence.calendar import offer_feed_link
-from adherence.cli.common import ConfigOpt, fail, load_app
+from adherence.cli.common import Config, fail, load_app
 from adherence.clock import SystemClock
 from adherence.materialize import materialize
 from adherence.models import Patient, Plan
@@ -41,7 +41,7 @@ def import_cmd(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check every row and report; write nothing.")
     ] = False,
-    config: Annotated[str | None, ConfigOpt] = None,
+    config: Config = None,
 ) -> None:
     """Import a CSV roster; rows already imported are left as they are (safe to re-run)."""
     try:

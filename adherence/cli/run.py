@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from adherence.cli.common import ConfigOpt, fail, load_app
+from adherence.cli.common import Config, fail, load_app
 
 
 def run(
@@ -20,7 +20,7 @@ def run(
     demo: Annotated[
         bool, typer.Option("--demo", help="Create the schema if needed and seed demo patients.")
     ] = False,
-    config: Annotated[str | None, ConfigOpt] = None,
+    config: Config = None,
 ) -> None:
     """Run the daemon: reminders, replies, the HTTP service."""
     from adherence.bootstrap import configure_logging

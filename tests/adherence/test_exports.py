@@ -49,7 +49,7 @@ def team_with_history(session: Session, catalog: Catalog) -> tuple[Enrolled, Enr
         until=at(2026, 3, 23, 23),
         take=lambda d: d.local_date.day % 4 != 0,  # some missed doses
     )
-    # The flags engineer's table: one open and one resolved flag for the team.
+    # Flags (adherence.flags) for the team: one open and one resolved.
     for i, status in enumerate(("open", "resolved")):
         session.add(
             Flag(
