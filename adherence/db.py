@@ -37,6 +37,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA cache_size=-32768")
             cur.close()
 
         @event.listens_for(engine, "begin")
