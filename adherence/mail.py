@@ -15,13 +15,15 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from adherence.config import Settings
-from adherence.outbox import claim_due, enqueue, record_outcome
+from adherence.outbox import claim_due, enqueue, record_outcome, release
 from notifiers.email import ConsoleEmail, Email, EmailChannel, SmtpEmail
 from notifiers.sms import SendResult, TransportError
 
 log = logging.getLogger("adherence.mail")
 
 EMAIL_VALID_FOR = timedelta(days=2)  # an invitation or digest older than this is stale
+# When the server is unavailable and the failed e-mail has no retry time (it expired).
+RETRY_WHEN_UNAVAILABLE = timedelta(minutes=1)
 
 
 def make_email_channel(settings: Settings) -> EmailChannel:
@@ -87,11 +89,16 @@ def email_of(key: str, to: str, body: str) -> Email:
 def deliver_email(
     session: Session, *, now: datetime, channel: EmailChannel, limit: int = 50
 ) -> int:
-    """Send due e-mails; returns how many the server accepted."""
+    """Send due e-mails; returns how many the server accepted.
+
+    When the server itself is unavailable (unreachable, refusing our login, 421), the rest
+    of the batch is given back untried, to be retried with the failed one: each attempt may
+    wait out the connection timeout, and this runs inside the engine's tick, whose
+    reminders must not wait behind a dead mail server."""
     sent = 0
     while True:
         claimed = claim_due(session, now, limit, "email")
-        for msg in claimed:
+        for n, msg in enumerate(claimed):
             outcome: SendResult | TransportError
             try:
                 outcome = channel.send(email_of(msg.key, msg.to, msg.body))
@@ -104,6 +111,18 @@ def deliver_email(
                 # Message-IDs have no length limit; the head still finds it in the server's logs.
                 outcome = SendResult(provider_id=outcome.provider_id[:255], status=outcome.status)
             sent += record_outcome(session, msg, outcome, now)
+            if isinstance(outcome, TransportError) and outcome.outcome == "unavailable":
+                rest = claimed[n + 1 :]
+                retry_at = msg.next_attempt_at or now + RETRY_WHEN_UNAVAILABLE
+                release(session, rest, retry_at)
+                session.commit()
+                log.warning(
+                    "mail server unavailable (%s): %d e-mail(s) held back until %s",
+                    outcome,
+                    len(rest),
+                    retry_at.isoformat(),
+                )
+                return sent
         session.commit()
         if len(claimed) < limit:
             return sent

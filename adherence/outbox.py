@@ -316,6 +316,15 @@ def claim_due(session: Session, now: datetime, limit: int, channel: str) -> list
     return _claim(session, now, limit, channel)
 
 
+def release(session: Session, messages: list[OutboxMessage], at: datetime) -> None:
+    """Give claimed messages back untried: pending again from ``at``, the claim's attempt
+    not counted (used when the server is down, so trying them would only wait it out)."""
+    for msg in messages:
+        msg.status = "pending"
+        msg.attempts = max(0, msg.attempts - 1)
+        msg.next_attempt_at = at
+
+
 def record_outcome(
     session: Session, msg: OutboxMessage, outcome: SendResult | TransportError, now: datetime
 ) -> bool:

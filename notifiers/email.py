@@ -101,16 +101,21 @@ class SmtpEmail:
                 f"mail server refused the login ({exc.smtp_code})",
                 permanent=False,
                 code=exc.smtp_code,
+                outcome="unavailable",
             ) from None
         except smtplib.SMTPResponseException as exc:
             raise TransportError(
                 f"mail server answered {exc.smtp_code}",
                 permanent=500 <= exc.smtp_code < 600,
                 code=exc.smtp_code,
+                # 421: the service itself is closing or not available (RFC 5321).
+                outcome="unavailable" if exc.smtp_code == 421 else "failed",
             ) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise TransportError(
-                f"mail server unreachable: {type(exc).__name__}", permanent=False
+                f"mail server unreachable: {type(exc).__name__}",
+                permanent=False,
+                outcome="unavailable",
             ) from None
         if refused:
             raise TransportError("recipient refused", permanent=True, outcome="undeliverable")

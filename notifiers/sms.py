@@ -36,7 +36,9 @@ class TransportError(Exception):
         *,
         permanent: bool,
         code: int | None = None,
-        outcome: str = "failed",  # failed | undeliverable | opted_out | uncertain
+        # failed | undeliverable | opted_out | uncertain, or unavailable: the server itself
+        # (unreachable, refusing our login), so the next message would fail the same way.
+        outcome: str = "failed",
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
