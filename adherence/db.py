@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
+from sqlmodel import Session
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -42,12 +43,30 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
+            if conn.get_execution_options().get(_READ_ONLY_KEY):
+                # A read (see ``read_only``): deferred, so under WAL it neither waits for
+                # the writer nor holds it up.
+                conn.exec_driver_sql("BEGIN")
+                return
             # IMMEDIATE takes the write lock up front: no deadlock when a reader later
             # writes (the busy timeout then simply waits).
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True)
+
+
+_READ_ONLY_KEY = "adherence_read_only"
+
+
+def read_only(session: Session) -> Session:
+    """Start ``session``'s transaction as a read that never writes (a calendar feed): on
+    SQLite a deferred ``BEGIN`` instead of ``BEGIN IMMEDIATE``, so it does not queue for
+    the write lock behind the engine's tick. Call before the session's first statement;
+    nothing changes on PostgreSQL. Writing in such a transaction can fail with
+    "database is locked" at once: do not."""
+    session.connection(execution_options={_READ_ONLY_KEY: True})
+    return session
 
 
 def insert_ignoring_existing(dialect: str, model: Any, unique: list[str]) -> Any:

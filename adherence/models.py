@@ -149,10 +149,14 @@ class Dose(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("plan_id", "epoch", "key", name="uq_dose_plan_epoch_key"),
         Index("ix_dose_next_action", "next_action_at"),
+        # A patient's doses by time, covering updated_at: the calendar feed's version
+        # check (count and latest change in its window) reads this index alone. It also
+        # serves every lookup by patient_id (its leading column).
+        Index("ix_dose_patient_due", "patient_id", "due_at", "updated_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     plan_id: int = Field(foreign_key="plan.id", index=True)
-    patient_id: int = Field(foreign_key="patient.id", index=True)
+    patient_id: int = Field(foreign_key="patient.id")
     epoch: int = 0
     key: str = Field(max_length=64)
     occasion: int = 0

@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from adherence.bootstrap import App
 from adherence.calendar import FeedCache, Feeds, Rendered
+from adherence.db import read_only
 
 log = logging.getLogger("adherence.web.calendar")
 
@@ -73,7 +74,8 @@ def calendar_routes(
     max_age = max(60, app.settings.calendar.refresh_minutes * 6)
 
     def session() -> Session:
-        return Session(app.engine, expire_on_commit=False)
+        # Feeds only read: no queueing for SQLite's write lock behind the engine's tick.
+        return read_only(Session(app.engine, expire_on_commit=False))
 
     # GET is described in the OpenAPI document; HEAD answers the same without a body.
     @router.head("/calendar/team/{token}.ics", include_in_schema=False)
