@@ -372,10 +372,7 @@ def measure_rows(
         status, kind = r[STATUS], r[KIND]
         if status in NOT_SCHEDULED or kind == "monitoring":
             continue
-        raw = r[DATE]
-        d = days.get(raw)  # ``day_of``, inline: this runs for every dose of the period
-        if d is None:
-            d = days[raw] = raw if isinstance(raw, date) else date.fromisoformat(raw)
+        d = day_of(r[DATE], days)
         if kind == "infusion":
             if start <= d <= end:
                 _count_infusion(m, r, d, zone, days)
@@ -406,14 +403,7 @@ def measure_rows(
     for d, status, _late, taken in in_period:
         if status != "taken":
             continue
-        if taken is None:
-            day = d
-        elif type(taken) is str:
-            # ``_takenday_of``'s fast path, inline: taken on the scheduled day.
-            lo_text, hi_text = _day_bounds(zone, d)
-            day = d if lo_text <= taken < hi_text else _takenday_of(taken, d, zone)
-        else:
-            day = _takenday_of(taken, d, zone)
+        day = _takenday_of(taken, d, zone) if taken is not None else d
         if day <= end:
             fills.append((float(day.toordinal()), interval[d] / per_date[d]))
     fills.sort()
