@@ -38,6 +38,7 @@ from sqlmodel import Session, col, select
 from adherence.config import Settings
 from adherence.models import Appointment, CareTeam, Dose, DoseChange, Patient, Plan
 from adherence.outbox import enqueue
+from adherence.utc import from_storage, latest
 from notifiers.ical import CalEvent, FeedInfo, feed
 from schedules import Catalog
 
@@ -482,20 +483,6 @@ def etag_of(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
-def _max(*values: Any) -> datetime:
-    found = [v if v.tzinfo else v.replace(tzinfo=UTC) for v in values if v is not None]
-    return max(found) if found else datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _as_utc(value: Any) -> datetime | None:
-    # max() over a UTCDateTime column comes back raw (naive on SQLite, a string on some
-    # drivers): normalise before comparing.
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    assert isinstance(value, datetime)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,7 +529,7 @@ def owner_by_token(session: Session, token: str) -> FeedOwner | None:
     if row is None:
         return None
     return FeedOwner(
-        id=row[0], tz=row[1], discreet=bool(row[2]), updated_at=_as_utc(row[3]) or _max()
+        id=row[0], tz=row[1], discreet=bool(row[2]), updated_at=from_storage(row[3]) or latest()
     )
 
 
@@ -554,8 +541,8 @@ def patient_version(
     dropping an event is a change."""
     params = {"patient": patient.id, "start": window.start, "end": window.end}
     d_count, d_max, a_count, a_max = session.connection().execute(_VERSION, params).one()
-    d_last, a_last = _as_utc(d_max), _as_utc(a_max)
-    updated = _as_utc(patient.updated_at)
+    d_last, a_last = from_storage(d_max), from_storage(a_max)
+    updated = from_storage(patient.updated_at)
     version = (
         window.start,
         patient.tz,
@@ -566,7 +553,7 @@ def patient_version(
         a_count,
         a_last,
     )
-    return version, _max(updated, d_last, a_last)
+    return version, latest(updated, d_last, a_last)
 
 
 def team_version(
@@ -591,9 +578,9 @@ def team_version(
             Appointment.at < window.end,
         )
     ).one()
-    last = (_as_utc(p_max), _as_utc(d_max), _as_utc(a_max))
+    last = (from_storage(p_max), from_storage(d_max), from_storage(a_max))
     version = (window.start, team.tz, team.name, p_count, d_count, a_count, *last)
-    return version, _max(team.created_at, *last)
+    return version, latest(team.created_at, *last)
 
 
 class FeedCache:

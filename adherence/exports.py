@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, func, select, type_coerce
@@ -26,17 +26,17 @@ from adherence.config import Settings
 from adherence.measures import (
     LOOKAHEAD_DAYS,
     MEASURE_COLUMNS,
-    DoseFacts,
     PatientMeasures,
     PlanMeasures,
     combine_plans,
     day_of,
     dose_batches,
-    instant,
     measure_rows,
+    row_maker,
 )
 from adherence.models import CareTeam, Dose, Flag, Patient, Plan
 from adherence.plans import plan_times, regimen_for
+from adherence.utc import instant
 from schedules import Catalog, Regimen
 
 FORMATS = ("csv", "json", "fhir")
@@ -99,17 +99,38 @@ class _DoseOut:
 
 _T = Dose.__table__.c
 # The measures' columns (patient id first), then what the export adds; read raw like the
-# measures do (adherence.measures.dose_batches).
+# measures do (adherence.measures.dose_batches). A row is also what the measures read.
 _COLUMNS = (
     _T.patient_id,
     *MEASURE_COLUMNS,
     _T.id,
-    type_coerce(_T.due_at, String),
-    type_coerce(_T.confirmed_at, String),
+    type_coerce(_T.due_at, String).label("due_at"),
+    type_coerce(_T.confirmed_at, String).label("confirmed_at"),
     _T.confirmed_via,
     _T.amount,
     _T.unit,
 )
+
+
+class _ExportFacts(NamedTuple):
+    patient_id: int
+    plan_id: int
+    local_date: Any
+    status: str
+    late: bool
+    taken_at: Any
+    kind: str
+    phase: str
+    latest: Any
+    id: int
+    due_at: Any
+    confirmed_at: Any
+    confirmed_via: str
+    amount: float
+    unit: str
+
+
+_export_facts = row_maker(_ExportFacts, _COLUMNS)
 
 
 @dataclass
@@ -169,25 +190,40 @@ def _patients(
             .where(_T.patient_id.in_(ids), _T.local_date >= start, _T.local_date <= lookahead)
             .order_by(_T.patient_id, _T.plan_id, _T.due_at)
         )
-        rows = (row for part in dose_batches(session, stmt, DOSE_BATCH) for row in part)
+        rows = (
+            row for part in dose_batches(session, stmt, _export_facts, DOSE_BATCH) for row in part
+        )
         pending = next(rows, None)
         days: dict[Any, date] = {}
         for patient in batch:
             pid = patient.id  # an ORM attribute read costs more than the comparison
-            facts: dict[int, list[DoseFacts]] = {}
+            facts: dict[int, list[_ExportFacts]] = {}
             out: list[_DoseOut] = []
-            while pending is not None and pending[0] == pid:
+            while pending is not None and pending.patient_id == pid:
                 r = pending
-                facts.setdefault(r[1], []).append(r[1:9])
+                facts.setdefault(r.plan_id, []).append(r)
                 if (
-                    r[6] != "monitoring"
-                    and r[3] not in ("cancelled", "not_sent")
-                    and day_of(r[2], days) <= end
+                    r.kind != "monitoring"
+                    and r.status not in ("cancelled", "not_sent")
+                    and day_of(r.local_date, days) <= end
                 ):
-                    taken = instant(r[5]) if r[5] is not None else None
-                    confirmed = instant(r[11]) if r[11] is not None else None
-                    out.append(_DoseOut(r[9], r[1], instant(r[10]), taken, confirmed, r[3],
-                                        r[12], bool(r[4]), r[6], r[13], r[14]))  # fmt: skip
+                    out.append(
+                        _DoseOut(
+                            id=r.id,
+                            plan_id=r.plan_id,
+                            due_at=instant(r.due_at),
+                            taken_at=instant(r.taken_at) if r.taken_at is not None else None,
+                            confirmed_at=(
+                                instant(r.confirmed_at) if r.confirmed_at is not None else None
+                            ),
+                            status=r.status,
+                            via=r.confirmed_via,
+                            late=bool(r.late),
+                            kind=r.kind,
+                            amount=r.amount,
+                            unit=r.unit,
+                        )
+                    )
                 pending = next(rows, None)
             own = plans.get(patient.id or 0, [])
             measured: list[PlanMeasures] = [

@@ -36,6 +36,7 @@ from adherence.models import (
     Plan,
     RuleEvent,
 )
+from adherence.utc import from_storage
 from schedules import Catalog
 
 log = logging.getLogger("adherence.flags")
@@ -588,11 +589,7 @@ def silence_rule(session: Session, *, now: datetime, settings: Settings) -> list
         scope = ("patient", patient_id)
         if _resolved_has(session, scope=scope, rule="silence", occurrence=occurrence):
             continue
-        first = (
-            first_unanswered
-            if first_unanswered.tzinfo
-            else first_unanswered.replace(tzinfo=now.tzinfo)
-        )
+        first = from_storage(first_unanswered) or now  # an aggregate: raw from the driver
         flags.append(
             raise_flag(
                 session,

@@ -8,7 +8,7 @@ are moved or cancelled when a plan changes; anything recorded stays as it was.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from adherence.db import insert_ignoring_existing
 from adherence.models import Dose, Patient, Plan
 from adherence.plans import expected_items, late_window, window_closes
+from adherence.utc import sqlite_text
 from schedules import Catalog, Item
 from schedules.items import MONITORING
 
@@ -130,7 +131,7 @@ def _materialize_batch(
     # column dicts otherwise): built once, in the one pass over the plan's items.
     new_rows: list[Any] = []
     make_row = _sqlite_row if dialect == "sqlite" else _row
-    stamp: Any = _utc_text(now) if dialect == "sqlite" else now
+    stamp: Any = sqlite_text(now) if dialect == "sqlite" else now
     for plan, patient in pairs:
         # Plain values once per plan: ORM attribute reads cost more than the arithmetic.
         plan_id, patient_id, epoch = plan.id or 0, patient.id or 0, plan.epoch
@@ -247,27 +248,6 @@ def _hhmm(value: time) -> str:
     return value.strftime("%H:%M")
 
 
-def _utc_text(value: datetime) -> str:
-    """The storage format of SQLAlchemy's SQLite DateTime (naive UTC, microseconds always
-    written), so rows written here read back exactly like rows written through the ORM."""
-    if value.tzinfo is None or value.fold:
-        return _format_utc(value)
-    # Patients share zones and dose times, so the same instants come up again and again.
-    # Aware datetimes are equal (and hash alike) only for the same instant; fold=1 is left
-    # out because within one zone equality ignores it.
-    return _format_utc_cached(value)
-
-
-def _format_utc(value: datetime) -> str:
-    # ``str`` and a cut "+00:00" cost less than ``isoformat`` with a timespec.
-    utc = value.astimezone(UTC)
-    text = str(utc)[:-6]
-    return text if utc.microsecond else text + ".000000"
-
-
-_format_utc_cached = lru_cache(maxsize=8192)(_format_utc)
-
-
 def _sqlite_row(
     plan_id: int,
     patient_id: int,
@@ -279,7 +259,7 @@ def _sqlite_row(
 ) -> tuple[Any, ...]:
     """A new dose as the SQLite driver takes it: the values of ``_COLUMNS``, in order,
     in the storage formats SQLAlchemy would have written."""
-    due = _utc_text(item.at)
+    due = sqlite_text(item.at)
     kind = item.kind
     earliest, latest = item.earliest, item.latest
     return (
@@ -299,13 +279,13 @@ def _sqlite_row(
         item.label,
         earliest.isoformat() if earliest else None,
         latest.isoformat() if latest else None,
-        _utc_text(closes),
+        sqlite_text(closes),
         "scheduled",
         0,
         "",
         "",
         0,
-        due if kind == "dose" else _utc_text(first_action(kind, item.at)),
+        due if kind == "dose" else sqlite_text(first_action(kind, item.at)),
         now_text,
     )
 

@@ -15,12 +15,12 @@ Rows are read once, as plain columns in batches, so a full-year report for a tea
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from datetime import date, timedelta
+from functools import partial
 from itertools import pairwise
-from typing import Any
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, select, type_coerce
@@ -29,6 +29,7 @@ from sqlmodel import Session, col
 from adherence.config import Settings
 from adherence.models import CareTeam, Dose, Patient, Plan
 from adherence.plans import regimen_for
+from adherence.utc import day_bounds_text, instant
 from schedules import Catalog, Regimen
 
 PDC_KINDS = ("oral", "injectable")  # therapy kinds measured by PDC (PDC-MS: non-infused DMTs)
@@ -235,23 +236,67 @@ class TeamMeasures:
 # --- the computation ------------------------------------------------------------------------
 
 
-# One dose as read for the measures: a plain tuple (millions are read for a team's year).
+# One dose as read for the measures: a named tuple (millions are read for a team's year).
 # Values come straight from the driver: dates and instants are ``date``/aware ``datetime``
-# on PostgreSQL, ISO text (instants naive UTC) on SQLite; ``day_of`` and ``_taken_day`` read both.
-DoseFacts = tuple[Any, ...]
-PLAN, DATE, STATUS, LATE, TAKEN, KIND, PHASE, LATEST = range(8)
+# on PostgreSQL, ISO text (instants naive UTC) on SQLite; ``day_of`` and ``_takenday_of``
+# read both.
+class DoseFacts(NamedTuple):
+    plan_id: int
+    local_date: Any
+    status: str
+    late: bool
+    taken_at: Any
+    kind: str
+    phase: str
+    latest: Any
+
 
 _T = Dose.__table__.c
 MEASURE_COLUMNS = (
     _T.plan_id,
-    type_coerce(_T.local_date, String),
+    type_coerce(_T.local_date, String).label("local_date"),
     _T.status,
     _T.late,
-    type_coerce(_T.taken_at, String),
+    type_coerce(_T.taken_at, String).label("taken_at"),
     _T.kind,
     _T.phase,
-    type_coerce(_T.latest, String),
+    type_coerce(_T.latest, String).label("latest"),
 )
+
+
+class Facts(Protocol):
+    """What the measures read of a dose row: ``DoseFacts`` or a wider row (the export's)."""
+
+    @property
+    def local_date(self) -> Any: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def late(self) -> bool: ...
+    @property
+    def taken_at(self) -> Any: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def phase(self) -> str: ...
+    @property
+    def latest(self) -> Any: ...
+
+
+_Row = TypeVar("_Row", bound=tuple[Any, ...])
+
+
+def row_maker(row_type: type[_Row], columns: Sequence[Any]) -> Callable[[Iterable[Any]], _Row]:
+    """``row_type._make`` without a Python frame per row: ``tuple.__new__`` is called from C.
+    The length check ``_make`` would do per row is done here once, on the column labels."""
+    names = tuple(c.key for c in columns)
+    fields = getattr(row_type, "_fields", ())
+    if names != fields:
+        raise TypeError(f"columns {names} do not match {row_type.__name__}{fields}")
+    return cast(Callable[[Iterable[Any]], _Row], partial(tuple.__new__, row_type))
+
+
+_facts = row_maker(DoseFacts, MEASURE_COLUMNS)
 
 
 def day_of(raw: Any, cache: dict[Any, date]) -> date:
@@ -266,27 +311,10 @@ def _takenday_of(raw: Any, scheduled: date, zone: ZoneInfo) -> date:
     bounds in UTC first: nearly every dose is taken on its own day, and a string comparison
     costs a fraction of a time-zone conversion."""
     if isinstance(raw, str):
-        lo, hi = _day_bounds(zone, scheduled)
+        lo, hi = day_bounds_text(zone, scheduled)
         if lo <= raw < hi:
             return scheduled
     return instant(raw).astimezone(zone).date()
-
-
-def instant(raw: Any) -> datetime:
-    """An aware UTC datetime from a driver value (SQLite: naive UTC text)."""
-    return datetime.fromisoformat(raw).replace(tzinfo=UTC) if isinstance(raw, str) else raw
-
-
-@lru_cache(maxsize=1 << 16)
-def _day_bounds(zone: ZoneInfo, day: date) -> tuple[str, str]:
-    return _utc_text(day, zone), _utc_text(day + timedelta(days=1), zone)
-
-
-def _utc_text(day: date, zone: ZoneInfo) -> str:
-    # The first instant of a local day (zoneinfo resolves a midnight in a DST gap), in the
-    # SQLite storage format of UTCDateTime: naive UTC "YYYY-MM-DD HH:MM:SS.ffffff".
-    start = datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
-    return start.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _fallback_interval(regimen: Regimen, phase: str) -> float:
@@ -344,7 +372,7 @@ def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
 def measure_rows(
     plan: Plan,
     patient: Patient,
-    rows: list[DoseFacts],
+    rows: Sequence[Facts],
     regimen: Regimen,
     *,
     start: date,
@@ -369,25 +397,25 @@ def measure_rows(
     in_period: list[tuple[date, str, bool, Any]] = []
     last_phase, last_day = "", date.min
     for r in rows:
-        status, kind = r[STATUS], r[KIND]
+        status, kind = r.status, r.kind
         if status in NOT_SCHEDULED or kind == "monitoring":
             continue
-        d = day_of(r[DATE], days)
+        d = day_of(r.local_date, days)
         if kind == "infusion":
             if start <= d <= end:
                 _count_infusion(m, r, d, zone, days)
             continue
         per_date[d] = per_date.get(d, 0) + 1
         if d >= last_day:  # rows come in any order; the last date's phase is the fallback
-            last_phase, last_day = r[PHASE], d
+            last_phase, last_day = r.phase, d
         if d < start or d > end:
             continue
-        in_period.append((d, status, r[LATE], r[TAKEN]))
+        in_period.append((d, status, r.late, r.taken_at))
         if status in FINAL:
             m.scheduled += 1
             if status == "taken":
                 m.taken += 1
-                m.on_time += not r[LATE]
+                m.on_time += not r.late
             elif status == "missed":
                 m.missed += 1
             else:
@@ -417,22 +445,22 @@ def measure_rows(
 
 def _count_infusion(
     m: PlanMeasures,
-    r: DoseFacts,
+    r: Facts,
     due_day: date,
     zone: ZoneInfo,
     days: dict[Any, date],
 ) -> None:
-    if r[STATUS] not in FINAL:
+    if r.status not in FINAL:
         return
     m.infusions_due += 1
-    if r[STATUS] != "taken":
+    if r.status != "taken":
         return
     m.infusions_given += 1
-    given = _takenday_of(r[TAKEN], due_day, zone) if r[TAKEN] is not None else due_day
+    given = _takenday_of(r.taken_at, due_day, zone) if r.taken_at is not None else due_day
     # Late counts from the end of the label's window when there is one.
-    due = day_of(r[LATEST], days) if r[LATEST] is not None else due_day
+    due = day_of(r.latest, days) if r.latest is not None else due_day
     late = max(0, (given - due).days)
-    if late == 0 and not r[LATE]:
+    if late == 0 and not r.late:
         m.infusions_on_time += 1
     else:
         m.infusion_days_late.append(late)
@@ -486,32 +514,35 @@ def _rows_by_plan(
     stmt = stmt.order_by(_T.plan_id)
     current: int | None = None
     bucket: list[DoseFacts] = []
-    for part in dose_batches(session, stmt):
+    for part in dose_batches(session, stmt, _facts):
         for row in part:
-            if row[0] != current:
+            if row.plan_id != current:
                 if current is not None:
                     yield current, bucket
-                current, bucket = row[0], []
+                current, bucket = row.plan_id, []
             bucket.append(row)
     if current is not None:
         yield current, bucket
 
 
-def dose_batches(session: Session, stmt: Any, batch: int = BATCH) -> Iterator[Sequence[DoseFacts]]:
-    """Rows as plain tuples, ``batch`` at a time. On SQLite straight from the driver's cursor
-    (the statement rendered with its literal dates and ids): SQLAlchemy's per-row work
-    would cost more than the measures. PostgreSQL streams through a server-side cursor."""
+def dose_batches(
+    session: Session, stmt: Any, make: Callable[[Iterable[Any]], _Row], batch: int = BATCH
+) -> Iterator[list[_Row]]:
+    """Rows built by ``make`` (see ``row_maker``), ``batch`` at a time. On SQLite straight
+    from the driver's cursor (the statement rendered with its literal dates and ids):
+    SQLAlchemy's per-row work would cost more than the measures. PostgreSQL streams
+    through a server-side cursor."""
     conn = session.connection()
     if conn.dialect.name != "sqlite":
         for part in conn.execute(stmt.execution_options(yield_per=batch)).partitions():
-            yield [tuple(row) for row in part]
+            yield list(map(make, part))
         return
     sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     cursor = conn.connection.driver_connection.cursor()
     try:
         cursor.execute(sql)
         while part := cursor.fetchmany(batch):
-            yield part
+            yield list(map(make, part))
     finally:
         cursor.close()
 

@@ -48,15 +48,11 @@ from adherence.enrollment import create_team
 from adherence.exports import export_stream
 from adherence.measures import measure_team
 from adherence.models import CareTeam, Patient
+from adherence.utc import sqlite_text
 from schedules import load_catalog
 
 ZONE = ZoneInfo("America/New_York")
 SLOTS = ((8, 0), (20, 0))
-
-
-def _utc_text(value: datetime) -> str:
-    # SQLAlchemy's SQLite DateTime storage format (naive UTC, microseconds always written).
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def build(
@@ -74,7 +70,7 @@ def build(
     con = sqlite3.connect(path)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=OFF")
-    stamp = _utc_text(now)
+    stamp = sqlite_text(now)
     con.executemany(
         "INSERT INTO patient (id, team_id, name, phone, tz, external_id, email, discreet, language,"
         " sms_status, active, invites, caregiver_name, caregiver_phone, caregiver_email,"
@@ -117,12 +113,12 @@ def build(
             taken_slots[p] = taken
         for seq, (local_date, local_time, due, day) in enumerate(slots):
             ok = seq == 0 or rnd.random() < level  # first dose taken: both index dates agree
-            closes = _utc_text(due + timedelta(hours=4))
-            at = _utc_text(due + timedelta(minutes=rnd.randrange(1, 90))) if ok else None
+            closes = sqlite_text(due + timedelta(hours=4))
+            at = sqlite_text(due + timedelta(minutes=rnd.randrange(1, 90))) if ok else None
             if ok:
                 taken.add(seq)
             batch.append(
-                (p, p, f"dose:{seq}", seq // 2, _utc_text(due), local_date, local_time, day,
+                (p, p, f"dose:{seq}", seq // 2, sqlite_text(due), local_date, local_time, day,
                  120.0 if day <= 7 else 240.0, "titration" if day <= 7 else "maintenance",
                  closes, "taken" if ok else "missed", at, at, "sms" if ok else "", stamp)
             )  # fmt: skip
