@@ -39,6 +39,7 @@ from adherence.enrollment import (
 )
 from adherence.materialize import materialize
 from adherence.models import CareTeam, Dose, Patient, Plan
+from adherence.public import PatientPublic, PlanPublic, TeamPublic, as_json, dose_json
 
 team_app = typer.Typer(help="Care teams (a clinic or programme).", no_args_is_help=True)
 patient_app = typer.Typer(help="Patients.", no_args_is_help=True)
@@ -68,76 +69,19 @@ def _now() -> datetime:
 
 
 def team_dict(team: CareTeam) -> dict[str, Any]:
-    return {
-        "id": team.id,
-        "name": team.name,
-        "tz": team.tz,
-        "phone": team.phone,
-        "email": team.email,
-    }
+    return as_json(TeamPublic.of(team))
 
 
 def patient_dict(p: Patient) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "team_id": p.team_id,
-        "name": p.name,
-        "phone": p.phone,
-        "tz": p.tz,
-        "external_id": p.external_id,
-        "discreet": p.discreet,
-        "quiet_hours": f"{p.quiet_start}-{p.quiet_end}" if p.quiet_start else None,
-        "language": p.language,
-        "email": p.email,
-        "invites": p.invites,
-        "caregiver": {
-            "name": p.caregiver_name,
-            "phone": p.caregiver_phone,
-            "email": p.caregiver_email,
-            "consent_at": p.caregiver_consent_at.isoformat() if p.caregiver_consent_at else None,
-        },
-        "sms_status": p.sms_status,
-        "active": p.active,
-    }
+    return as_json(PatientPublic.of(p))
 
 
 def plan_dict(plan: Plan) -> dict[str, Any]:
-    return {
-        "id": plan.id,
-        "patient_id": plan.patient_id,
-        "regimen": plan.regimen,
-        "options": plan.options,
-        "start": plan.start_date.isoformat(),
-        "times": plan.times,
-        "status": plan.status,
-        "epoch": plan.epoch,
-        "epoch_start": plan.epoch_start.isoformat(),
-        "stop_reason": plan.stop_reason,
-    }
+    return as_json(PlanPublic.of(plan))
 
 
 def dose_dict(d: Dose, tz: str) -> dict[str, Any]:
-    zone = ZoneInfo(tz)
-    out = {
-        "id": d.id,
-        "plan_id": d.plan_id,
-        "at": d.due_at.astimezone(zone).isoformat(),
-        "day": d.day,
-        "amount": d.amount,
-        "unit": d.unit,
-        "kind": d.kind,
-        "phase": d.phase,
-        "label": d.label,
-        "status": d.status,
-        "late": d.late,
-        "taken_at": d.taken_at.astimezone(zone).isoformat() if d.taken_at else None,
-        "confirmed_via": d.confirmed_via or None,
-        "window_closes_at": d.window_closes_at.astimezone(zone).isoformat(),
-    }
-    if d.earliest or d.latest:
-        out["earliest"] = d.earliest.isoformat() if d.earliest else None
-        out["latest"] = d.latest.isoformat() if d.latest else None
-    return out
+    return dose_json(d, ZoneInfo(tz))
 
 
 # --- teams -----------------------------------------------------------------------------------

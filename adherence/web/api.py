@@ -25,7 +25,8 @@ from sqlmodel import Session, col, func, select
 from adherence.audit import coordinator_actor, record
 from adherence.bootstrap import App
 from adherence.coordinators import authenticate
-from adherence.models import CareTeam, Coordinator, Dose, Flag, Patient, Plan
+from adherence.models import CareTeam, Coordinator, Dose, Patient, Plan
+from adherence.public import DosePublic, FlagPublic, PatientPage, PatientPublic, PlanPublic
 
 MAX_DOSE_SPAN_DAYS = 400  # one request never reads more than about a year of doses
 MAX_EXPORT_SPAN_DAYS = 3 * 366
@@ -35,80 +36,8 @@ bearer = HTTPBearer(
     description="A coordinator token from `adherence coordinator add` (starts with msa_).",
 )
 
-# --- response models (what /openapi.json describes) -----------------------------------------
-
-
-class PatientOut(BaseModel):
-    id: int
-    team_id: int
-    name: str
-    external_id: str | None
-    phone: str
-    email: str
-    tz: str
-    language: str
-    discreet: bool
-    quiet_hours: str | None
-    sms_status: str
-    active: bool
-
-
-class PatientPage(BaseModel):
-    items: list[PatientOut]
-    total: int
-    limit: int
-    offset: int
-
-
-class PlanOut(BaseModel):
-    id: int
-    patient_id: int
-    regimen: str
-    options: dict[str, str]
-    start: date
-    times: list[str]
-    status: str
-    epoch: int
-    epoch_start: date
-    stop_reason: str
-
-
-class DoseOut(BaseModel):
-    id: int
-    plan_id: int
-    due_at: datetime = Field(description="In the patient's zone.")
-    local_date: date
-    local_time: str
-    day: int
-    amount: float
-    unit: str
-    kind: str
-    phase: str
-    label: str
-    status: str
-    late: bool
-    taken_at: datetime | None
-    confirmed_via: str | None
-    window_closes_at: datetime
-
-
-class FlagOut(BaseModel):
-    id: int
-    team_id: int
-    patient_id: int
-    plan_id: int | None
-    rule: str
-    severity: str
-    status: str
-    occurrences: int
-    first_at: datetime
-    last_at: datetime
-    details: dict[str, Any]
-    acknowledged_by: str
-    acknowledged_at: datetime | None
-    resolved_by: str
-    resolved_at: datetime | None
-    note: str
+# --- request and response models (what /openapi.json describes; the entities' public models
+# are adherence.public's, shared with the CLI's --json) ---------------------------------------
 
 
 class AckIn(BaseModel):
@@ -129,81 +58,7 @@ class MeasuresOut(BaseModel):
     )
 
 
-# --- conversions ----------------------------------------------------------------------------
-
-
-def patient_out(p: Patient) -> PatientOut:
-    return PatientOut(
-        id=p.id,
-        team_id=p.team_id,
-        name=p.name,
-        external_id=p.external_id,
-        phone=p.phone,
-        email=p.email,
-        tz=p.tz,
-        language=p.language,
-        discreet=p.discreet,
-        quiet_hours=f"{p.quiet_start}-{p.quiet_end}" if p.quiet_start else None,
-        sms_status=p.sms_status,
-        active=p.active,
-    )
-
-
-def plan_out(plan: Plan) -> PlanOut:
-    return PlanOut(
-        id=plan.id,
-        patient_id=plan.patient_id,
-        regimen=plan.regimen,
-        options=plan.options,
-        start=plan.start_date,
-        times=plan.times,
-        status=plan.status,
-        epoch=plan.epoch,
-        epoch_start=plan.epoch_start,
-        stop_reason=plan.stop_reason,
-    )
-
-
-def dose_out(d: Dose, zone: ZoneInfo) -> DoseOut:
-    return DoseOut(
-        id=d.id,
-        plan_id=d.plan_id,
-        due_at=d.due_at.astimezone(zone),
-        local_date=d.local_date,
-        local_time=d.local_time,
-        day=d.day,
-        amount=d.amount,
-        unit=d.unit,
-        kind=d.kind,
-        phase=d.phase,
-        label=d.label,
-        status=d.status,
-        late=d.late,
-        taken_at=d.taken_at.astimezone(zone) if d.taken_at else None,
-        confirmed_via=d.confirmed_via or None,
-        window_closes_at=d.window_closes_at.astimezone(zone),
-    )
-
-
-def flag_out(f: Flag) -> FlagOut:
-    return FlagOut(
-        id=f.id,
-        team_id=f.team_id,
-        patient_id=f.patient_id,
-        plan_id=f.plan_id,
-        rule=f.rule,
-        severity=f.severity,
-        status=f.status,
-        occurrences=f.occurrences,
-        first_at=f.first_at,
-        last_at=f.last_at,
-        details=f.details,
-        acknowledged_by=f.acknowledged_by,
-        acknowledged_at=f.acknowledged_at,
-        resolved_by=f.resolved_by,
-        resolved_at=f.resolved_at,
-        note=f.note,
-    )
+# --- errors ------------------------------------------------------------------------------
 
 
 def invalid(field: str, message: str, where: str = "query") -> HTTPException:
@@ -315,45 +170,45 @@ def api_routes(app: App, *, clock: Callable[[], datetime]) -> APIRouter:
             total = s.exec(select(func.count()).select_from(query.subquery())).one()
             rows = s.exec(query.order_by(col(Patient.id)).offset(offset).limit(limit)).all()
             page = PatientPage(
-                items=[patient_out(p) for p in rows], total=total, limit=limit, offset=offset
+                items=[PatientPublic.of(p) for p in rows], total=total, limit=limit, offset=offset
             )
             audit(s, me, "read", "patients", count=len(rows), offset=offset)
             return page
 
-    @router.get("/patients/{patient_id}", response_model=PatientOut, summary="One patient")
-    def get_patient(me: Me, patient_id: Id) -> PatientOut:
+    @router.get("/patients/{patient_id}", response_model=PatientPublic, summary="One patient")
+    def get_patient(me: Me, patient_id: Id) -> PatientPublic:
         with session() as s:
             patient = own_patient(s, me, patient_id)
             audit(s, me, "read", f"patient:{patient_id}", patient_id=patient_id)
-            return patient_out(patient)
+            return PatientPublic.of(patient)
 
     @router.get(
-        "/patients/{patient_id}/plans", response_model=list[PlanOut], summary="A patient's plans"
+        "/patients/{patient_id}/plans", response_model=list[PlanPublic], summary="A patient's plans"
     )
-    def patient_plans(me: Me, patient_id: Id) -> list[PlanOut]:
+    def patient_plans(me: Me, patient_id: Id) -> list[PlanPublic]:
         with session() as s:
             own_patient(s, me, patient_id)
             plans = s.exec(
                 select(Plan).where(Plan.patient_id == patient_id).order_by(col(Plan.id))
             ).all()
             audit(s, me, "read", f"patient:{patient_id}/plans", patient_id=patient_id)
-            return [plan_out(p) for p in plans]
+            return [PlanPublic.of(p) for p in plans]
 
-    @router.get("/plans/{plan_id}", response_model=PlanOut, summary="One plan")
-    def get_plan(me: Me, plan_id: Id) -> PlanOut:
+    @router.get("/plans/{plan_id}", response_model=PlanPublic, summary="One plan")
+    def get_plan(me: Me, plan_id: Id) -> PlanPublic:
         with session() as s:
             plan, patient = own_plan(s, me, plan_id)
             audit(s, me, "read", f"plan:{plan_id}", patient_id=patient.id)
-            return plan_out(plan)
+            return PlanPublic.of(plan)
 
     @router.get(
         "/patients/{patient_id}/doses",
-        response_model=list[DoseOut],
+        response_model=list[DosePublic],
         summary="A patient's doses between two local dates (default: 30 days back, 14 ahead)",
     )
     def patient_doses(
         me: Me, patient_id: Id, start: FromQ = None, end: ToQ = None
-    ) -> list[DoseOut]:
+    ) -> list[DosePublic]:
         with session() as s:
             patient = own_patient(s, me, patient_id)
             zone = ZoneInfo(patient.tz)
@@ -373,7 +228,7 @@ def api_routes(app: App, *, clock: Callable[[], datetime]) -> APIRouter:
                 )
                 .order_by(col(Dose.due_at), col(Dose.id))
             ).all()
-            out = [dose_out(d, zone) for d in rows]
+            out = [DosePublic.of(d, zone) for d in rows]
             audit(
                 s,
                 me,
@@ -386,7 +241,7 @@ def api_routes(app: App, *, clock: Callable[[], datetime]) -> APIRouter:
 
     # --- flags ------------------------------------------------------------------------------
 
-    @router.get("/flags", response_model=list[FlagOut], summary="The team's flags")
+    @router.get("/flags", response_model=list[FlagPublic], summary="The team's flags")
     def list_team_flags(
         me: Me,
         status: Annotated[
@@ -394,14 +249,14 @@ def api_routes(app: App, *, clock: Callable[[], datetime]) -> APIRouter:
             Query(description="Only flags in this state (default: all)."),
         ] = None,
         patient_id: Annotated[int | None, Query(ge=1)] = None,
-    ) -> list[FlagOut]:
+    ) -> list[FlagPublic]:
         from adherence.flags import list_flags
 
         with session() as s:
             if patient_id is not None:
                 own_patient(s, me, patient_id)
             flags = list_flags(s, team_id=me.team_id, status=status, patient_id=patient_id)
-            out = [flag_out(f) for f in flags]
+            out = [FlagPublic.of(f) for f in flags]
             audit(
                 s,
                 me,
@@ -413,7 +268,7 @@ def api_routes(app: App, *, clock: Callable[[], datetime]) -> APIRouter:
             )
             return out
 
-    def _flag_change(me: Me, flag_id: int, action: str, note: str) -> FlagOut:
+    def _flag_change(me: Me, flag_id: int, action: str, note: str) -> FlagPublic:
         from adherence import flags as flags_mod
 
         by = f"{me.name} (coordinator:{me.id})"
@@ -433,16 +288,16 @@ def api_routes(app: App, *, clock: Callable[[], datetime]) -> APIRouter:
                 raise HTTPException(status_code=409, detail=str(exc)) from None
             # The note is the coordinator's own words about a patient: not copied to the audit.
             audit(s, me, action, f"flag:{flag_id}", patient_id=flag.patient_id)
-            return flag_out(flag)
+            return FlagPublic.of(flag)
 
-    @router.post("/flags/{flag_id}/ack", response_model=FlagOut, summary="Acknowledge a flag")
-    def ack_flag(me: Me, flag_id: Id, body: Annotated[AckIn | None, Body()] = None) -> FlagOut:
+    @router.post("/flags/{flag_id}/ack", response_model=FlagPublic, summary="Acknowledge a flag")
+    def ack_flag(me: Me, flag_id: Id, body: Annotated[AckIn | None, Body()] = None) -> FlagPublic:
         return _flag_change(me, flag_id, "ack", body.note if body else "")
 
     @router.post(
-        "/flags/{flag_id}/resolve", response_model=FlagOut, summary="Resolve a flag with a note"
+        "/flags/{flag_id}/resolve", response_model=FlagPublic, summary="Resolve a flag with a note"
     )
-    def resolve_flag(me: Me, flag_id: Id, body: ResolveIn) -> FlagOut:
+    def resolve_flag(me: Me, flag_id: Id, body: ResolveIn) -> FlagPublic:
         if not body.note.strip():
             raise invalid("note", "note is blank", where="body")
         return _flag_change(me, flag_id, "resolve", body.note.strip())
