@@ -3,193 +3,240 @@
 Where they come from, first match wins: ``--config FILE``, ``$ADHERENCE_CONFIG``,
 ``./adherence.toml``, else built-in defaults. Any key can then be overridden by an
 environment variable ``ADHERENCE_<SECTION>__<KEY>`` (``ADHERENCE_DATABASE__URL``).
-A wrong key or type is a ``ConfigError`` naming the file, section and key.
+A wrong key or type is a ``ConfigError`` naming the file (or variable), section and key.
 Built once by the entry point and passed down; nothing reads it at import time.
+
+Each section is a pydantic model and each key is one field: its type, range and default are
+written there and nowhere else. A value from the file must already have its TOML type
+(``horizon_days = "10"`` is an error); a value from the environment is a string and is
+converted first, as pydantic-settings does for a ``strict`` model.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import tomllib
-import types
-import typing
+import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+)
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from schedules.localtime import parse_hhmm
 
 ENV_PREFIX = "ADHERENCE_"
+ENV_DELIMITER = "__"
 
 
 class ConfigError(ValueError):
     """A configuration problem; the message names where (file, section, key)."""
 
 
-@dataclass(frozen=True)
-class DatabaseSettings:
+# --- value types: a key's constraint travels with its type -----------------------------------
+
+
+def _tcp_port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise ValueError("must be a TCP port, 1 to 65535")
+    return value
+
+
+def _proportion(value: float) -> float:
+    if not 0 < value <= 1:
+        raise ValueError("must be a proportion, greater than 0 and at most 1")
+    return value
+
+
+def _time_of_day(value: str) -> str:
+    # The same HH:MM reader as every other time of day (coordinators, plans, the catalog).
+    try:
+        return parse_hhmm(value).strftime("%H:%M")
+    except ValueError:
+        raise ValueError(f'{value!r} is not a time of day HH:MM (e.g. "08:00")') from None
+
+
+def _whole_days(value: str) -> str:
+    parts = [p.strip() for p in value.split(",")] if value.strip() else []
+    if not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f'{value!r} is not a comma-separated list of whole days, e.g. "7,1"')
+    return value
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+Positive = Annotated[int, Field(gt=0)]
+PositiveNumber = Annotated[float, Field(gt=0)]
+Count = Annotated[int, Field(ge=0)]  # 0 allowed: "none"
+Port = Annotated[int, AfterValidator(_tcp_port)]
+Proportion = Annotated[float, AfterValidator(_proportion)]
+TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
+DayList = Annotated[str, AfterValidator(_whole_days)]
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)]
+
+
+class _Section(BaseModel):
+    # strict: the file's TOML types are taken as they are (no "1" -> 1, no true -> 1).
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# --- the sections: one field per key, with its default ---------------------------------------
+
+
+class DatabaseSettings(_Section):
     url: str = "sqlite:///adherence.db"  # a SQLAlchemy URL; PostgreSQL: postgresql+psycopg://...
     echo: bool = False
 
 
-@dataclass(frozen=True)
-class EngineSettings:
-    horizon_days: int = 35  # doses are materialised this far ahead
-    nudges: int = 2  # extra texts when a reminder gets no answer
-    nudge_every_minutes: int = 60
-    snooze_minutes: int = 30  # a bare SNOOZE
-    max_sleep_seconds: int = 60  # the daemon wakes at least this often
-    materialize_every_minutes: int = 60
+class EngineSettings(_Section):
+    horizon_days: Positive = 35  # doses are materialised this far ahead
+    nudges: Count = 2  # extra texts when a reminder gets no answer
+    nudge_every_minutes: Positive = 60
+    snooze_minutes: Positive = 30  # a bare SNOOZE
+    max_sleep_seconds: Positive = 60  # the daemon wakes at least this often
+    materialize_every_minutes: Positive = 60
 
 
-@dataclass(frozen=True)
-class SmsSettings:
-    channel: str = "auto"  # auto | console | twilio ; auto = twilio when credentials are set
-    max_length: int = 160
+class SmsSettings(_Section):
+    # auto = twilio when credentials are set, else console
+    channel: Literal["auto", "console", "twilio"] = "auto"
+    max_length: Positive = 160
 
 
-@dataclass(frozen=True)
-class TwilioSettings:
+class TwilioSettings(_Section):
     account_sid: str = ""
-    auth_token: str = ""
+    auth_token: SecretStr = SecretStr("")  # never in a repr or a log line
     auth_token_file: str = ""
+    # Not checked as E.164 here: Twilio also sends from short codes and sender ids.
     from_number: str = ""
     messaging_service_sid: str = ""
     api_base_url: str = "https://api.twilio.com"
-    rate_per_second: float = 1.0
-    max_workers: int = 8  # concurrent requests to Twilio
-    timeout_seconds: float = 10.0  # per request; a timed-out create is reconciled, not resent
+    rate_per_second: PositiveNumber = 1.0
+    max_workers: Positive = 8  # concurrent requests to Twilio
+    timeout_seconds: PositiveNumber = 10.0  # per request; a timed-out create is reconciled
 
 
-@dataclass(frozen=True)
-class HttpSettings:
+class HttpSettings(_Section):
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: Port = 8080
     public_base_url: str = "http://127.0.0.1:8080"
 
 
-@dataclass(frozen=True)
-class SmtpSettings:
+class SmtpSettings(_Section):
     host: str = ""  # empty: e-mail is printed to standard output, nothing leaves the machine
-    port: int = 587
-    security: str = "starttls"  # starttls | tls | none
+    port: Port = 587
+    security: Literal["starttls", "tls", "none"] = "starttls"
     username: str = ""
-    password: str = ""
+    password: SecretStr = SecretStr("")
     password_file: str = ""
+    # Not checked as an address: the default (a local mailbox) has no dotted domain.
     from_address: str = "adherence@localhost"
-    timeout_seconds: float = 10.0
+    timeout_seconds: PositiveNumber = 10.0
 
 
-@dataclass(frozen=True)
-class CalendarSettings:
-    past_days: int = 30  # the feed shows doses this far back, with their recorded status
-    future_days: int = 90  # ... and this far ahead
-    refresh_minutes: int = 720  # REFRESH-INTERVAL / X-PUBLISHED-TTL asked of subscribers
-    alarm_minutes: int = 0  # VALARM before each dose in the feed; 0 = none (SMS reminds)
-    appointment_reminder_days: str = "7,1"  # texts this many days before a booked infusion
+class CalendarSettings(_Section):
+    past_days: Positive = 30  # the feed shows doses this far back, with their recorded status
+    future_days: Positive = 90  # ... and this far ahead
+    refresh_minutes: Positive = 720  # REFRESH-INTERVAL / X-PUBLISHED-TTL asked of subscribers
+    alarm_minutes: Count = 0  # VALARM before each dose in the feed; 0 = none (SMS reminds)
+    appointment_reminder_days: DayList = "7,1"  # texts this many days before an infusion
     text_link_at_enrollment: bool = False
 
 
-@dataclass(frozen=True)
-class CareSettings:
-    pdc_threshold: float = 0.8  # adherent at or above this proportion of days covered
-    pdc_days: int = 30  # the flag looks at PDC over this many days
-    missed_in_a_row_oral: int = 2  # consecutive missed doses that raise a flag, per kind
-    missed_in_a_row_injectable: int = 1
-    missed_in_a_row_relapse: int = 1
-    silence_days: int = 7  # no answer to any text for this long raises a flag
-    permissible_gap_days: int = 60  # persistence: no gap between doses longer than this
-    digest_time: str = "08:00"  # default local time of a new coordinator's daily digest
+class CareSettings(_Section):
+    pdc_threshold: Proportion = 0.8  # adherent at or above this proportion of days covered
+    pdc_days: Positive = 30  # the flag looks at PDC over this many days
+    missed_in_a_row_oral: Positive = 2  # consecutive missed doses that raise a flag, per kind
+    missed_in_a_row_injectable: Positive = 1
+    missed_in_a_row_relapse: Positive = 1
+    silence_days: Positive = 7  # no answer to any text for this long raises a flag
+    permissible_gap_days: Positive = 60  # persistence: no gap between doses longer than this
+    digest_time: TimeOfDay = "08:00"  # default local time of a new coordinator's daily digest
 
 
-@dataclass(frozen=True)
-class LogSettings:
-    level: str = "INFO"
-    json: bool = False
+# The key ``json`` shadows BaseModel.json, pydantic v1's serialiser (deprecated, unused
+# here); the key name is part of the config format, so the warning (and mypy's complaint
+# about the override) is only noise.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", 'Field name "json"', UserWarning)
+
+    class LogSettings(_Section):
+        level: LogLevel = "INFO"  # any case in the file; kept upper-case
+        json: bool = False  # type: ignore[assignment]
 
 
-@dataclass(frozen=True)
-class Settings:
-    database: DatabaseSettings = field(default_factory=DatabaseSettings)
-    engine: EngineSettings = field(default_factory=EngineSettings)
-    sms: SmsSettings = field(default_factory=SmsSettings)
-    twilio: TwilioSettings = field(default_factory=TwilioSettings)
-    http: HttpSettings = field(default_factory=HttpSettings)
-    smtp: SmtpSettings = field(default_factory=SmtpSettings)
-    calendar: CalendarSettings = field(default_factory=CalendarSettings)
-    care: CareSettings = field(default_factory=CareSettings)
-    log: LogSettings = field(default_factory=LogSettings)
+class Settings(BaseSettings):
+    """All sections, plus where they came from (``source``, for messages)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_DELIMITER,
+        env_nested_max_split=1,  # ADHERENCE_TWILIO__AUTH_TOKEN_FILE: section, then key
+        case_sensitive=False,
+        strict=True,  # also tells the environment source to convert strings first
+        extra="forbid",
+        frozen=True,
+    )
+
+    database: DatabaseSettings = DatabaseSettings()
+    engine: EngineSettings = EngineSettings()
+    sms: SmsSettings = SmsSettings()
+    twilio: TwilioSettings = TwilioSettings()
+    http: HttpSettings = HttpSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    calendar: CalendarSettings = CalendarSettings()
+    care: CareSettings = CareSettings()
+    log: LogSettings = LogSettings()
     source: str = "built-in defaults"
 
-
-_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("sms", "channel"): ("auto", "console", "twilio"),
-    ("log", "level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
-    ("smtp", "security"): ("starttls", "tls", "none"),
-}
-_POSITIVE = {
-    ("engine", "horizon_days"),
-    ("engine", "nudge_every_minutes"),
-    ("engine", "snooze_minutes"),
-    ("engine", "max_sleep_seconds"),
-    ("engine", "materialize_every_minutes"),
-    ("twilio", "rate_per_second"),
-    ("twilio", "max_workers"),
-    ("twilio", "timeout_seconds"),
-    ("sms", "max_length"),
-    ("smtp", "timeout_seconds"),
-    ("calendar", "past_days"),
-    ("calendar", "future_days"),
-    ("calendar", "refresh_minutes"),
-    ("care", "pdc_days"),
-    ("care", "missed_in_a_row_oral"),
-    ("care", "missed_in_a_row_injectable"),
-    ("care", "missed_in_a_row_relapse"),
-    ("care", "silence_days"),
-    ("care", "permissible_gap_days"),
-}
-_NON_NEGATIVE = {("engine", "nudges"), ("calendar", "alarm_minutes")}
-_CLOCK_TIMES = {("care", "digest_time")}
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only what the caller passes: ``Settings()`` is the built-in defaults whatever the
+        # process environment holds, and ``load_settings`` layers the file and the
+        # environment it was given (a test passes a dict, not os.environ).
+        return (init_settings,)
 
 
-def _section_types() -> dict[str, type]:
-    hints = typing.get_type_hints(Settings)
-    return {f.name: hints[f.name] for f in fields(Settings) if f.name != "source"}
+SECTIONS: tuple[str, ...] = tuple(name for name in Settings.model_fields if name != "source")
 
 
-def _coerce(where: str, value: Any, typ: Any, from_env: bool) -> Any:
-    if isinstance(typ, types.UnionType):
-        typ = next(t for t in typing.get_args(typ) if t is not type(None))
-    if typ is bool:
-        if isinstance(value, bool):
-            return value
-        if from_env and isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
-            return True
-        if from_env and isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{where}: expected true or false, got {value!r}")
-    if typ is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if from_env and isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
-    if typ is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if from_env and isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
-    if typ is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
-    raise ConfigError(f"{where}: unsupported setting type")  # pragma: no cover
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over the mapping ``load_settings`` was given."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(Settings)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # Case-insensitive, as the source expects (it looks names up in lower case).
+        return {name.lower(): value for name, value in self._environ.items()}
+
+
+# --- loading ----------------------------------------------------------------------------------
 
 
 def find_config_file(
@@ -235,89 +282,140 @@ def load_settings(
 def settings_from_mapping(
     data: Mapping[str, Any], env: Mapping[str, str] | None = None, *, label: str = "config"
 ) -> Settings:
-    sections = _section_types()
-    built: dict[str, Any] = {}
-    for key in data:
-        if key not in sections:
+    """Settings from a parsed file (``label`` names it) with ``env`` on top, if given."""
+    for key in data:  # also keeps ``source`` out of the file's reach
+        if key not in SECTIONS:
             raise ConfigError(
-                f"config {label}: unknown section [{key}] (known: {', '.join(sections)})"
+                f"config {label}: unknown section [{key}] (known: {', '.join(SECTIONS)})"
             )
-    if env is not None:
-        _check_env_sections(env, sections)
-    for name, cls in sections.items():
-        raw = data.get(name, {})
-        if not isinstance(raw, dict):
-            raise ConfigError(f"config {label}: [{name}] must be a table")
-        hints = typing.get_type_hints(cls)
-        known = {f.name for f in fields(cls)}
-        values: dict[str, Any] = {}
-        # Where each value came from, so an error names the place to fix.
-        where: dict[str, str] = {}
-        for key, value in raw.items():
-            if key not in known:
-                raise ConfigError(
-                    f"config {label}: [{name}] {key}: unknown key (known: {', '.join(sorted(known))})"
-                )
-            where[key] = f"config {label}: [{name}] {key}"
-            values[key] = _coerce(where[key], value, hints[key], False)
-        if env is not None:
-            prefix = f"{ENV_PREFIX}{name.upper()}__"
-            for env_key in env:
-                if env_key.startswith(prefix) and env_key[len(prefix) :].lower() not in known:
-                    raise ConfigError(
-                        f"environment {env_key}: unknown key for [{name}] "
-                        f"(known: {', '.join(sorted(known))})"
-                    )
-            for key in known:
-                env_key = f"{prefix}{key.upper()}"
-                if env_key in env:
-                    where[key] = f"environment {env_key} ([{name}] {key})"
-                    values[key] = _coerce(where[key], env[env_key], hints[key], True)
-        for key, value in values.items():
-            _check_range(where[key], name, key, value)
-        built[name] = cls(**values)
-    settings = Settings(**built, source=label)
-    return _resolve_secrets(settings, label)
+    env = env or {}
+    overrides = _overrides(env)
+    # pydantic-settings reads ADHERENCE_<SECTION>__<KEY> into {section: {key: value}}; those
+    # keys win over the file's, the file's other keys stay.
+    from_env = _Environment({name: env[name] for name in overrides.values()})()
+    values: dict[str, Any] = dict(data)
+    for section, table in from_env.items():
+        below = values.get(section, {})
+        values[section] = {**below, **table} if isinstance(below, dict) else below
+    try:
+        settings = Settings(**values, source=label)
+    except ValidationError as exc:
+        raise ConfigError(_message(exc.errors()[0], label, overrides)) from None
+    return _resolve_secrets(settings, label, overrides)
 
 
-def _check_env_sections(env: Mapping[str, str], sections: Mapping[str, type]) -> None:
-    # ADHERENCE_<SECTION>__<KEY> with a misspelt section would otherwise be ignored.
-    for env_key in env:
-        if not env_key.startswith(ENV_PREFIX) or "__" not in env_key:
-            continue
-        section = env_key[len(ENV_PREFIX) :].split("__", 1)[0].lower()
-        if section not in sections:
+def _overrides(env: Mapping[str, str]) -> dict[tuple[str, str], str]:
+    """(section, key) -> the ADHERENCE_<SECTION>__<KEY> variable that sets it. A misspelt
+    section is an error here: the source looks up known sections only, and would skip it."""
+    found: dict[tuple[str, str], str] = {}
+    for name in env:
+        if not name.upper().startswith(ENV_PREFIX) or ENV_DELIMITER not in name:
+            continue  # ADHERENCE_CONFIG, ADHERENCE_TEST_DATABASE_URL: not a setting
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition(ENV_DELIMITER)
+        if section not in SECTIONS:
             raise ConfigError(
-                f"environment {env_key}: unknown section [{section}] (known: {', '.join(sections)})"
+                f"environment {name}: unknown section [{section}] (known: {', '.join(SECTIONS)})"
             )
+        found[section, key] = name
+    return found
 
 
-def _check_range(where: str, section: str, key: str, value: Any) -> None:
-    choices = _CHOICES.get((section, key))
-    if choices and (value.upper() if key == "level" else value) not in choices:
-        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(choices)}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{where}: must be a finite number")
-    if (section, key) in _POSITIVE and value <= 0:
-        raise ConfigError(f"{where}: must be greater than 0")
-    if (section, key) in _NON_NEGATIVE and value < 0:
-        raise ConfigError(f"{where}: must be 0 or more")
-    if (section, key) in (("http", "port"), ("smtp", "port")) and not 1 <= value <= 65535:
-        raise ConfigError(f"{where}: must be a TCP port, 1 to 65535")
-    if (section, key) == ("care", "pdc_threshold") and not 0 < value <= 1:
-        raise ConfigError(f"{where}: must be a proportion, greater than 0 and at most 1")
-    if (section, key) in _CLOCK_TIMES:
-        hh, sep, mm = value.partition(":")
-        if not (sep and len(hh) == len(mm) == 2 and hh.isdigit() and mm.isdigit()) or not (
-            int(hh) < 24 and int(mm) < 60
-        ):
-            raise ConfigError(f'{where}: {value!r} is not a time of day HH:MM (e.g. "08:00")')
-    if (section, key) == ("calendar", "appointment_reminder_days"):
-        parts = [p.strip() for p in value.split(",")] if value.strip() else []
-        if not all(p.isdigit() and int(p) > 0 for p in parts):
-            raise ConfigError(
-                f'{where}: {value!r} is not a comma-separated list of whole days, e.g. "7,1"'
-            )
+def _message(error: ErrorDetails, label: str, overrides: Mapping[tuple[str, str], str]) -> str:
+    """One line naming the file or the variable, the section and the key."""
+    loc = [str(part) for part in error["loc"]]
+    if len(loc) == 1:  # a section given as something other than a table
+        return f"config {label}: [{loc[0]}] must be a table"
+    section, key = loc[0], loc[1]
+    variable = overrides.get((section, key))
+    if error["type"] == "extra_forbidden":
+        known = ", ".join(sorted(_section_model(section).model_fields))
+        if variable:
+            return f"environment {variable}: unknown key for [{section}] (known: {known})"
+        return f"config {label}: [{section}] {key}: unknown key (known: {known})"
+    where = (
+        f"environment {variable} ([{section}] {key})"
+        if variable
+        else f"config {label}: [{section}] {key}"
+    )
+    return f"{where}: {_problem(error, section, key)}"
+
+
+def _section_model(section: str) -> type[BaseModel]:
+    model = Settings.model_fields[section].annotation
+    assert isinstance(model, type) and issubclass(model, BaseModel)
+    return model
+
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "string_type": "a string",
+}
+
+
+def _problem(error: ErrorDetails, section: str, key: str) -> str:
+    kind, got, ctx = error["type"], error["input"], error.get("ctx", {})
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {got!r}"
+    if kind == "literal_error":
+        if not isinstance(got, str):
+            return f"expected a string, got {got!r}"
+        choices = get_args(_section_model(section).model_fields[key].annotation)
+        return f"{got!r} is not one of {', '.join(choices)}"
+    if kind == "finite_number":
+        return "must be a finite number"
+    if kind == "greater_than":
+        return f"must be greater than {ctx['gt']}"
+    if kind == "greater_than_equal":
+        return f"must be {ctx['ge']} or more"
+    if kind == "value_error":  # our validators above: the message is the whole story
+        return str(ctx["error"])
+    return str(error["msg"])  # pragma: no cover - every type a section uses is above
+
+
+# --- secrets read from files ------------------------------------------------------------------
+
+
+def _read_secret(where: str, path: str) -> SecretStr:
+    try:
+        secret = Path(path).read_text("utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read {path!r}: {exc.strerror or exc}") from None
+    if not secret:
+        raise ConfigError(f"{where}: {path!r} is empty")
+    return SecretStr(secret)
+
+
+def _resolve_secrets(
+    settings: Settings, label: str, overrides: Mapping[tuple[str, str], str]
+) -> Settings:
+    """``auth_token_file`` / ``password_file`` fill an empty ``auth_token`` / ``password``."""
+
+    def where(section: str, key: str) -> str:
+        variable = overrides.get((section, key))
+        return (
+            f"environment {variable} ([{section}] {key})"
+            if variable
+            else f"config {label}: [{section}] {key}"
+        )
+
+    tw, smtp = settings.twilio, settings.smtp
+    update: dict[str, BaseModel] = {}
+    if tw.auth_token_file and not tw.auth_token.get_secret_value():
+        token = _read_secret(where("twilio", "auth_token_file"), tw.auth_token_file)
+        update["twilio"] = tw.model_copy(update={"auth_token": token})
+    if smtp.password_file and not smtp.password.get_secret_value():
+        password = _read_secret(where("smtp", "password_file"), smtp.password_file)
+        update["smtp"] = smtp.model_copy(update={"password": password})
+    return settings.model_copy(update=update) if update else settings
+
+
+# --- helpers other modules use ----------------------------------------------------------------
 
 
 def reminder_days(settings: Settings) -> list[int]:
@@ -326,30 +424,10 @@ def reminder_days(settings: Settings) -> list[int]:
     return sorted({int(p) for p in raw.split(",") if p.strip()}, reverse=True)
 
 
-def _read_secret(label: str, where: str, path: str) -> str:
-    try:
-        secret = Path(path).read_text("utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(
-            f"config {label}: {where}: cannot read {path!r}: {exc.strerror or exc}"
-        ) from None
-    if not secret:
-        raise ConfigError(f"config {label}: {where}: {path!r} is empty")
-    return secret
-
-
-def _resolve_secrets(settings: Settings, label: str = "config") -> Settings:
-    tw = settings.twilio
-    if tw.auth_token_file and not tw.auth_token:
-        token = _read_secret(label, "[twilio] auth_token_file", tw.auth_token_file)
-        settings = replace(settings, twilio=replace(tw, auth_token=token))
-    smtp = settings.smtp
-    if smtp.password_file and not smtp.password:
-        password = _read_secret(label, "[smtp] password_file", smtp.password_file)
-        settings = replace(settings, smtp=replace(smtp, password=password))
-    return settings
-
-
 def twilio_configured(settings: Settings) -> bool:
     tw = settings.twilio
-    return bool(tw.account_sid and tw.auth_token and (tw.from_number or tw.messaging_service_sid))
+    return bool(
+        tw.account_sid
+        and tw.auth_token.get_secret_value()
+        and (tw.from_number or tw.messaging_service_sid)
+    )

@@ -15,7 +15,7 @@ class OptionError(ValueError):
 @dataclass(frozen=True, slots=True)
 class OptionSpec:
     name: str
-    type: str  # choice | number | integer | weekdays
+    type: str = "choice"  # choice | number | integer | weekdays
     help: str = ""
     values: tuple[str, ...] = ()
     minimum: float | None = None

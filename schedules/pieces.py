@@ -73,8 +73,8 @@ class Window:
 @dataclass(frozen=True, slots=True)
 class Phase:
     name: str
-    kind: str
-    amount: float
+    kind: str = "dose"  # or "infusion" (given in clinic)
+    amount: float = 0.0  # per occasion, unless ``amounts`` gives one per occasion
     amounts: tuple[float, ...] = ()  # per occasion (cladribine tablets per day)
     label: str = ""
     # where it starts (exactly one)

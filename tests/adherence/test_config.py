@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from adherence.config import (
     ConfigError,
@@ -97,7 +97,7 @@ def test_file_values_are_read_and_keep_their_types(tmp_path: Path) -> None:
     settings = load_settings(path, {})
     assert settings.database.echo is True
     assert settings.database.url == DatabaseSettings().url  # untouched keys keep defaults
-    assert settings.engine == dataclasses.replace(EngineSettings(), horizon_days=14, nudges=0)
+    assert settings.engine == EngineSettings(horizon_days=14, nudges=0)
     assert settings.twilio.rate_per_second == 3.0
     assert isinstance(settings.twilio.rate_per_second, float)
     assert (settings.log.level, settings.log.json) == ("DEBUG", True)
@@ -175,6 +175,21 @@ def test_an_env_var_with_an_unknown_section_is_an_error(in_tmp: Path) -> None:
 def test_unrelated_adherence_env_vars_are_left_alone(in_tmp: Path) -> None:
     env = {"ADHERENCE_CONFIG_DIR": "x", "ADHERENCE_TEST_DATABASE_URL": "postgresql://x"}
     assert load_settings(None, env) == Settings()
+
+
+def test_a_whole_section_in_one_variable_is_not_read(in_tmp: Path) -> None:
+    # pydantic-settings would parse ADHERENCE_DATABASE as JSON; only <SECTION>__<KEY> counts.
+    env = {"ADHERENCE_DATABASE": '{"url": "sqlite:///other.db"}', "ADHERENCE_SOURCE": "x"}
+    assert load_settings(None, env) == Settings()
+
+
+def test_settings_without_arguments_ignore_the_process_environment(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADHERENCE_DATABASE__URL", "sqlite:///from-process-env.db")
+    assert Settings().database.url == DatabaseSettings().url == "sqlite:///adherence.db"
+    # ... while load_settings() without an env mapping reads the process environment.
+    assert load_settings().database.url == "sqlite:///from-process-env.db"
 
 
 # --- errors in the file name the file, the section and the key ---------------------------------
@@ -292,14 +307,16 @@ def test_the_twilio_auth_token_can_come_from_a_file(tmp_path: Path) -> None:
         f"auth_token_file = {str(secret)!r}\n",
     )
     settings = load_settings(path, {})
-    assert settings.twilio.auth_token == "s3cret-token"  # trailing newline stripped
+    assert (
+        settings.twilio.auth_token.get_secret_value() == "s3cret-token"
+    )  # trailing newline stripped
     assert twilio_configured(settings)
 
 
 def test_the_twilio_auth_token_file_can_be_named_by_env(tmp_path: Path, in_tmp: Path) -> None:
     secret = write(tmp_path / "token", "from-env\n")
     env = {"ADHERENCE_TWILIO__AUTH_TOKEN_FILE": str(secret)}
-    assert load_settings(None, env).twilio.auth_token == "from-env"
+    assert load_settings(None, env).twilio.auth_token.get_secret_value() == "from-env"
 
 
 def test_an_explicit_auth_token_wins_over_the_file(tmp_path: Path) -> None:
@@ -308,7 +325,7 @@ def test_an_explicit_auth_token_wins_over_the_file(tmp_path: Path) -> None:
         tmp_path / "settings.toml",
         f'[twilio]\nauth_token = "inline"\nauth_token_file = {str(secret)!r}\n',
     )
-    assert load_settings(path, {}).twilio.auth_token == "inline"
+    assert load_settings(path, {}).twilio.auth_token.get_secret_value() == "inline"
 
 
 def test_an_unreadable_auth_token_file_names_file_section_key_and_secret_path(
@@ -332,6 +349,20 @@ def test_twilio_is_not_configured_without_a_sender() -> None:
     assert not twilio_configured(Settings())
 
 
+def test_secrets_never_appear_in_a_repr(tmp_path: Path) -> None:
+    path = write(tmp_path / "settings.toml", '[twilio]\nauth_token = "tw-s3cret"\n')
+    settings = load_settings(path, {"ADHERENCE_SMTP__PASSWORD": "smtp-s3cret"})
+    assert settings.smtp.password.get_secret_value() == "smtp-s3cret"
+    for text in (repr(settings), str(settings), repr(settings.twilio), str(settings.smtp)):
+        assert "tw-s3cret" not in text and "smtp-s3cret" not in text
+
+
+def test_an_unreadable_secret_file_named_by_env_names_the_variable(in_tmp: Path) -> None:
+    message = error_of(env={"ADHERENCE_SMTP__PASSWORD_FILE": str(in_tmp / "missing")})
+    assert "environment ADHERENCE_SMTP__PASSWORD_FILE ([smtp] password_file)" in message
+    assert "cannot read" in message and "missing" in message
+
+
 # --- config.example.toml documents every key and cannot drift ----------------------------------
 
 
@@ -344,18 +375,17 @@ def test_the_example_config_loads_and_equals_the_defaults() -> None:
     settings = load_settings(EXAMPLE, {})
     expected = Settings()
     for (section, key), value in EXAMPLE_DIFFERS.items():
-        table = dataclasses.replace(getattr(expected, section), **{key: value})
-        expected = dataclasses.replace(expected, **{section: table})
+        table = getattr(expected, section).model_copy(update={key: value})
+        expected = expected.model_copy(update={section: table})
     assert settings.source == str(EXAMPLE)
-    assert dataclasses.replace(settings, source=expected.source) == expected
+    assert settings.model_copy(update={"source": expected.source}) == expected
 
 
 def settings_keys() -> dict[str, set[str]]:
-    hints = get_type_hints(Settings)
     return {
-        f.name: {k.name for k in dataclasses.fields(hints[f.name])}
-        for f in dataclasses.fields(Settings)
-        if f.name != "source"
+        name: set(type(getattr(Settings(), name)).model_fields)
+        for name in Settings.model_fields
+        if name != "source"
     }
 
 
@@ -379,6 +409,8 @@ def test_the_example_config_comments_every_key_with_default_and_env_var() -> Non
             key = stripped.split("=", 1)[0].strip()
             text = " ".join(comment)
             default = getattr(getattr(Settings(), section), key)
+            if isinstance(default, SecretStr):
+                default = default.get_secret_value()
             shown = str(default).lower() if isinstance(default, bool) else repr(default)
             assert f"Default: {shown}".replace("'", '"') in text.replace("'", '"'), (
                 f"[{section}] {key}: the comment does not give the default {shown}"
@@ -414,6 +446,18 @@ def test_care_calendar_and_smtp_values_are_checked(
     assert expected in error_of(path)
 
 
+def test_the_digest_time_is_read_like_every_other_time_of_day(tmp_path: Path) -> None:
+    path = write(tmp_path / "settings.toml", "[care]\ndigest_time = '7:30'\n")
+    assert load_settings(path, {}).care.digest_time == "07:30"
+
+
+def test_only_the_first_problem_is_reported_on_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "settings.toml", "[engine]\nnudges = -1\nhorizon_days = 0\n")
+    message = error_of(path)
+    assert "\n" not in message
+    assert message == f"config {path}: [engine] horizon_days: must be greater than 0"
+
+
 def test_reminder_days_are_parsed_largest_first(tmp_path: Path) -> None:
     path = write(tmp_path / "settings.toml", "[calendar]\nappointment_reminder_days = '1, 7,3'\n")
     assert reminder_days(load_settings(path, env={})) == [7, 3, 1]
@@ -422,4 +466,4 @@ def test_reminder_days_are_parsed_largest_first(tmp_path: Path) -> None:
 def test_an_smtp_password_file_is_read(tmp_path: Path) -> None:
     secret = write(tmp_path / "smtp_password", "  s3cret\n")
     path = write(tmp_path / "settings.toml", f"[smtp]\npassword_file = {str(secret)!r}\n")
-    assert load_settings(path, env={}).smtp.password == "s3cret"
+    assert load_settings(path, env={}).smtp.password.get_secret_value() == "s3cret"

@@ -7,9 +7,13 @@ schedules/data/therapies.toml and changes one field.
 
 from __future__ import annotations
 
+from datetime import time
+from importlib import resources
+
 import pytest
 
 from schedules import CatalogError, UnknownTherapy, load_catalog
+from schedules.pieces import Step
 
 GLATIRAMER = """\
 [[therapy]]
@@ -337,6 +341,23 @@ BREAKS = [
         "",
         "rules[0].text: is required",
     ),
+    # shapes the catalog once let through, or named imprecisely
+    ("ocrelizumab", 'brands = ["Ocrevus"]', 'brands = "Ocrevus"', "brands:"),
+    ("glatiramer", 'values = ["20", "40"]', 'values = "20,40"', "options.strength.values:"),
+    (
+        "glatiramer",
+        'default_times = ["09:00"]',
+        'default_times = ["09:00"]\nmonitoring_time = "9am"',
+        "monitoring_time:",
+    ),
+    ("glatiramer", 'default_times = ["09:00"]', "default_times = [9]", "default_times:"),
+    (
+        "teriflunomide",
+        "count = 6",
+        'count = 6\nphases = "maintenance"',
+        "monitoring[0].phases: expected a list",
+    ),
+    ("teriflunomide", 'type = "choice"', 'type = "choice"\nrequired = "no"', "options.strength"),
 ]
 
 
@@ -348,6 +369,79 @@ def test_a_broken_field_is_refused_naming_the_entry_and_the_field(
         load_catalog(broken(code, old, new))
     message = str(caught.value)
     assert message.startswith(f"therapy {code!r}, {field}"), message
+
+
+def packaged(old: str, new: str) -> str:
+    """The packaged catalog with exactly one occurrence of ``old`` replaced by ``new``."""
+    text = resources.files("schedules").joinpath("data/therapies.toml").read_text("utf-8")
+    assert text.count(old) == 1, f"{old!r} must occur once in the packaged catalog"
+    return text.replace(old, new)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ('from = "weight_kg"', 'from = "weight"', "derive.from: 'weight' names no option"),
+        ("mg_per_tablet = 10", 'mg_per_tablet = "10"', "derive.mg_per_tablet:"),
+        ("[40, 50, 4, 4]", "[40, 50, 4]", "derive.bands[0]: expected [from, below, cycle1"),
+        (", 10 = [2, 2, 2, 2, 2] }", " }", "derive.bands[6]: derive.split gives no days for 10"),
+        ("5 = [1, 1, 1, 1, 1]", '5 = "one a day"', "derive.split.5:"),
+    ],
+)
+def test_a_broken_derive_table_is_refused_when_loaded(old: str, new: str, field: str) -> None:
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(packaged(old, new))
+    assert str(caught.value).startswith(f"therapy 'cladribine', {field}"), str(caught.value)
+
+
+MINIMAL = """\
+[[therapy]]
+code = "minimal"
+name = "minimal"
+kind = "oral"
+unit = "mg"
+sources = ["a label"]
+
+[[therapy.phases]]
+name = "daily"
+amount = 1
+every = "1 day"
+
+[[therapy.monitoring]]
+name = "lab"
+label = "A blood test"
+anchor = "start"
+"""
+
+
+def test_keys_left_out_take_their_defaults() -> None:
+    therapy = load_catalog(MINIMAL).get("minimal")
+    assert (therapy.brands, therapy.aliases, therapy.route, therapy.summary) == ((), (), "", "")
+    regimen = therapy.regimen()
+    assert regimen.default_times == (time(9, 0),) and regimen.times_per_day == 1
+    assert regimen.monitoring_time == time(9, 0)
+    assert (regimen.min_gap_days, regimen.cap, regimen.weekdays) == (2, None, ())
+    (phase,) = regimen.phases
+    assert (phase.kind, phase.label, phase.amounts, phase.count, phase.window) == (
+        "dose",
+        "",
+        (),
+        None,
+        None,
+    )
+    (lab,) = regimen.monitoring
+    assert (lab.offsets, lab.source, lab.every, lab.at) == ((Step(),), "label", None, None)
+
+
+def test_a_regimen_comes_from_the_parsed_entry_not_from_the_raw_table() -> None:
+    therapy = load_catalog(TERIFLUNOMIDE).get("teriflunomide")
+    seven = therapy.regimen({"strength": "7"})
+    assert (seven.phases[0].amount, seven.phases[0].label) == (7.0, "7 mg tablet")
+    fourteen = therapy.regimen({"strength": "14"})
+    assert (fourteen.phases[0].amount, fourteen.phases[0].label) == (14.0, "14 mg tablet")
+    # ``raw`` is the table as written, kept for people; nothing reads it after loading.
+    therapy.raw["phases"][0]["every"] = "2 days"
+    assert therapy.regimen({"strength": "7"}) == seven
 
 
 def test_not_toml_is_refused() -> None:
