@@ -5,48 +5,30 @@ Called by ``engine.tick`` with the tick's ``now``; ``full`` is true on the ticks
 materialise (about hourly), when the slower checks (PDC, silence, overdue infusions) run.
 Returns when it next needs to run (the next digest), or None.
 
-What a process remembers between ticks (``CareState``: the newest dose and patient changes
-already looked at, which digests are done) lives beside the database engine, so every
-process and every test database keeps its own; a restart only makes the next pass look
-further back.
+Nothing is remembered between ticks: what the step needs lives in rows, so a restart, or a
+second daemon on the same PostgreSQL database, sees the same state. Newly missed doses are
+rule events consumed through their ``notified`` mark, who cannot be texted is read from the
+patients and their flags (``flags``), each plan's ``pdc_checked_on`` is the day its PDC was
+last measured, and each coordinator's
+``next_digest_at`` is the next digest, claimed with a conditional update before it is
+sent (``escalation``). The step therefore takes no per-worker state.
 """
 
 from __future__ import annotations
 
 import logging
-import weakref
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlmodel import Session
 
 from adherence.config import Settings
-from adherence.escalation import DigestState, escalate_urgent, send_digests
-from adherence.flags import RuleState, evaluate
+from adherence.escalation import escalate_urgent, send_digests
+from adherence.flags import evaluate
 from schedules import Catalog
 
 log = logging.getLogger("adherence.care")
 
 RETRY_AFTER = timedelta(minutes=1)
-
-
-@dataclass
-class CareState:
-    rules: RuleState = field(default_factory=RuleState)
-    digests: DigestState = field(default_factory=DigestState)
-
-
-_STATES: weakref.WeakKeyDictionary[Any, CareState] = weakref.WeakKeyDictionary()
-
-
-def state_for(session: Session) -> CareState:
-    bind = session.get_bind()
-    engine = getattr(bind, "engine", bind)
-    state = _STATES.get(engine)
-    if state is None:
-        state = _STATES[engine] = CareState()
-    return state
 
 
 def care_step(
@@ -56,20 +38,16 @@ def care_step(
     catalog: Catalog,
     settings: Settings,
     full: bool,
-    state: CareState | None = None,
 ) -> datetime | None:
-    state = state if state is not None else state_for(session)
     try:
-        flags = evaluate(
-            session, now=now, catalog=catalog, settings=settings, full=full, state=state.rules
-        )
-        session.commit()  # flags and consumed rule events together
+        flags = evaluate(session, now=now, catalog=catalog, settings=settings, full=full)
+        session.commit()  # flags, consumed rule events and PDC check days together
         if flags:
             log.info("care step flags=%d", len(flags))
         escalate_urgent(session, now=now)
         session.commit()  # the messages and notified_at together
-        next_at = send_digests(session, now=now, settings=settings, state=state.digests)
-        session.commit()
+        next_at = send_digests(session, now=now, settings=settings)
+        session.commit()  # the claims and the digests they sent together
         return next_at
     except Exception:
         # A surprise in one rule must not stop reminders: log, drop this attempt, retry soon.

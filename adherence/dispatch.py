@@ -18,10 +18,10 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from adherence.materialize import materialize
-from adherence.models import CareTeam, Dose, Patient, Plan, RuleEvent
+from adherence.models import DOSE_OPEN, CareTeam, Dose, DoseStatus, Patient, Plan, RuleEvent
 from adherence.outbox import enqueue, flush_deferred
 from adherence.plans import regimen_for
-from adherence.rules import after_missed
+from adherence.rules import DOSE_MISSED, after_missed, record
 from notifiers import texts
 from schedules import Catalog
 from schedules.localtime import local_instant, parse_hhmm
@@ -174,11 +174,7 @@ def _act(
     result: DispatchResult,
 ) -> None:
     dose.updated_at = now
-    if (
-        dose.status not in ("scheduled", "reminded")
-        or plan.status != "active"
-        or not patient.active
-    ):
+    if dose.status not in DOSE_OPEN or plan.status != "active" or not patient.active:
         dose.next_action_at = None
         return
     therapy = catalog.get(plan.regimen)
@@ -205,12 +201,23 @@ def _act(
                 not_sent="window closed before it could be sent",
             )
             log.info("reminder not sent (window closed) dose=%s", dose.id)
-        dose.status = "missed"
+        dose.status = DoseStatus.MISSED
         dose.next_action_at = None
         result.missed += 1
         log.info("dose missed dose=%s plan=%s", dose.id, plan.id)
         session.add(dose)
         session.flush()
+        # In the transaction that marks the dose: the care step's missed-dose rule finds
+        # newly missed doses by these events (not by what a process remembers seeing).
+        record(
+            session,
+            plan=plan,
+            type_=DOSE_MISSED,
+            now=now,
+            dose=dose,
+            kind=dose.kind,
+            due_at=dose.due_at.isoformat(),
+        )
         result.events.extend(
             after_missed(
                 session,

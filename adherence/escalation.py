@@ -5,6 +5,11 @@ transaction that records it was told, so a restart never sends one twice:
 ``flag:<flag>:<occurrence>:<recipient>`` for an urgent flag, ``digest:<coordinator>:<local
 date>:<channel>`` for a digest.
 
+Which digest is next is a row, not process memory: ``Coordinator.next_digest_at``, the
+next local digest time, which a worker claims with a conditional update before it sends
+(see ``send_digests``), so two daemons on one database send one digest and a restarted
+one does not send it again.
+
 What each reader gets (texts are unencrypted and shown on lock screens):
 * coordinator SMS: the care team's name, how many flags and their ids. No patient, no rule;
 * coordinator e-mail (to the care team's own address): the patient's name and external id,
@@ -18,17 +23,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, or_, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from adherence.config import Settings
-from adherence.flags import FLAG_OPEN, RULES
+from adherence.flags import RULES
 from adherence.mail import enqueue_email
-from adherence.models import CareTeam, Coordinator, Flag, OutboxMessage, Patient
+from adherence.models import FLAG_OPEN, CareTeam, Coordinator, Flag, OutboxMessage, Patient
 from adherence.outbox import enqueue
+from adherence.utc import from_storage
 from schedules import local_instant
 from schedules.localtime import parse_hhmm
 
@@ -38,14 +45,6 @@ URGENT_SMS_VALID = timedelta(hours=12)
 DIGEST_SMS_VALID = timedelta(hours=12)
 DIGEST_LATE = timedelta(hours=12)  # a digest this late is skipped; the next one covers it
 DIGEST_LOOKBACK_DAYS = 7  # how far back to look for the previous digest sent
-
-
-@dataclass
-class DigestState:
-    """Per process: which coordinators' digests are done for which local date, so that a
-    tick costs one small query of the coordinator table."""
-
-    done: dict[int, date] = field(default_factory=dict)
 
 
 def active_coordinators(session: Session, team_id: int | None = None) -> list[Coordinator]:
@@ -254,14 +253,58 @@ def _window_start(
     return _instant(day - timedelta(days=1), at, zone)
 
 
-def send_digests(
-    session: Session, *, now: datetime, settings: Settings, state: DigestState
-) -> datetime | None:
+def _digest_due(session: Session, now: datetime) -> list[Coordinator]:
+    """Active coordinators whose next digest time has come, or not computed yet (NULL)."""
+    return list(
+        session.exec(
+            select(Coordinator)
+            .where(
+                col(Coordinator.active).is_(True),
+                col(Coordinator.revoked_at).is_(None),
+                or_(
+                    col(Coordinator.next_digest_at).is_(None),
+                    col(Coordinator.next_digest_at) <= now,
+                ),
+            )
+            .order_by(col(Coordinator.id))
+            # The value read is what the claim compares with: never a stale copy held by a
+            # long-lived session.
+            .execution_options(populate_existing=True)
+        ).all()
+    )
+
+
+def _claim(session: Session, c: Coordinator, upcoming: datetime) -> bool:
+    """Move the coordinator's next digest on to ``upcoming`` if it still holds what this
+    worker read. True if it did: the digest due now is this worker's to send. Part of the
+    caller's transaction, so a failed send gives the claim back."""
+    seen = c.next_digest_at
+    unchanged = (
+        col(Coordinator.next_digest_at).is_(None)
+        if seen is None
+        else col(Coordinator.next_digest_at) == seen
+    )
+    claimed = session.connection().execute(
+        update(Coordinator)
+        .where(col(Coordinator.id) == c.id, unchanged)
+        .values(next_digest_at=upcoming)
+    )
+    if claimed.rowcount != 1:
+        return False  # another worker claimed it first
+    set_committed_value(c, "next_digest_at", upcoming)
+    return True
+
+
+def send_digests(session: Session, *, now: datetime, settings: Settings) -> datetime | None:
     """Queue each coordinator's digest once its local digest time has come (today's, or
-    yesterday's if less than DIGEST_LATE late). Returns the next digest instant."""
-    next_at: datetime | None = None
+    yesterday's if less than DIGEST_LATE late). Returns the next digest instant.
+
+    A coordinator whose ``next_digest_at`` has come (or is NULL: new, or never seen) gets
+    it moved on to the next local digest time by a conditional update; only the worker
+    whose update matched queues the digest, in the same transaction. A digest with nothing
+    to report sends nothing and is not tried again that day."""
     teams: dict[int, CareTeam] = {}
-    for c in active_coordinators(session):
+    for c in _digest_due(session, now):
         assert c.id is not None
         team = teams.get(c.team_id) or session.get(CareTeam, c.team_id)
         if team is None:
@@ -275,13 +318,17 @@ def send_digests(
         if due > now:
             day = today - timedelta(days=1)
             due = _instant(day, at, zone)
-        upcoming = _instant(day + timedelta(days=1), at, zone)
-        next_at = upcoming if next_at is None else min(next_at, upcoming)
-        if state.done.get(c.id) == day or now - due > DIGEST_LATE:
+        if not _claim(session, c, _instant(day + timedelta(days=1), at, zone)):
+            continue
+        if now - due > DIGEST_LATE:
             continue
         _digest(session, c, team, day=day, due=due, at=at, zone=zone, now=now)
-        state.done[c.id] = day
-    return next_at
+    nxt = session.exec(
+        select(func.min(Coordinator.next_digest_at)).where(
+            col(Coordinator.active).is_(True), col(Coordinator.revoked_at).is_(None)
+        )
+    ).one()
+    return from_storage(nxt)  # an aggregate: raw from the driver on SQLite
 
 
 def _digest(

@@ -9,14 +9,19 @@ The rules (``evaluate``) look at what the engine recorded and raise flags. Each 
 an *occurrence* (a run of missed doses, an overdue infusion, a rule event, a silent spell):
 the same occurrence seen again only refreshes the flag's details, a new one while the flag is
 open adds to ``occurrences``, and an occurrence whose flag was resolved is never raised again.
+
+Nothing a rule needs from one tick to the next is kept in memory, so a restart or a second
+daemon sees the same state: newly missed doses are ``dose_missed`` rule events (written by
+dispatch, consumed through ``notified`` in the commit that raises the flag, like the label
+rules' events), the texting status is read from the patients and their flags, and each
+plan's ``pdc_checked_on`` says the day its PDC was last measured.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,30 +34,24 @@ from adherence.models import (
     DOSE_OPEN,
     FLAG_OPEN,
     Dose,
+    DoseStatus,
     Flag,
+    FlagStatus,
     InboundMessage,
     OutboxMessage,
     Patient,
     Plan,
     RuleEvent,
 )
+from adherence.public import FLAG_TITLES, FlagPublic, as_json
+from adherence.rules import DOSE_MISSED
 from adherence.utc import from_storage
 from schedules import Catalog
 
 log = logging.getLogger("adherence.flags")
 
-# rule -> what a coordinator reads. No drug names: the rule is about the patient's pattern.
-RULES: dict[str, str] = {
-    "missed_doses": "consecutive doses missed",
-    "low_pdc": "proportion of days covered below threshold",
-    "infusion_overdue": "infusion not given inside its window",
-    "titration_restart": "titration restarted at Day 1",
-    "repeat_first_dose_observation": "repeat first-dose observation required",
-    "opted_out": "patient opted out of texts",
-    "undeliverable": "patient's phone is undeliverable",
-    "silence": "no answer to texts",
-    "flare_reported": "patient reported a flare",
-}
+# rule -> what a coordinator reads (the titles live with the public flag model).
+RULES = FLAG_TITLES
 # A flare needs a call today; a repeat first-dose observation must be arranged before the
 # next dose (usually the next day), so waiting for tomorrow's digest would be too late.
 URGENT_RULES = frozenset({"flare_reported", "repeat_first_dose_observation"})
@@ -63,11 +62,7 @@ EVENT_RULES = {
     "opted_out": "opted_out",
     "flare_reported": "flare_reported",
 }
-STATUSES = ("open", "acknowledged", "resolved")
-
-# How far back the frequent ticks look for newly missed doses (uses the due_at index); doses
-# with longer late windows are picked up by the hourly full pass.
-RECENT = timedelta(days=3)
+STATUSES = tuple(FlagStatus)
 
 
 class FlagNotFound(LookupError):
@@ -247,45 +242,11 @@ def resolve(
     return flag
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def flag_json(flag: Flag) -> dict[str, Any]:
-    return {
-        "id": flag.id,
-        "team_id": flag.team_id,
-        "patient_id": flag.patient_id,
-        "plan_id": flag.plan_id,
-        "rule": flag.rule,
-        "title": RULES.get(flag.rule, flag.rule),
-        "severity": flag.severity,
-        "status": flag.status,
-        "occurrences": flag.occurrences,
-        "first_at": _iso(flag.first_at),
-        "last_at": _iso(flag.last_at),
-        "details": flag.details,
-        "notified_at": _iso(flag.notified_at),
-        "acknowledged_by": flag.acknowledged_by or None,
-        "acknowledged_at": _iso(flag.acknowledged_at),
-        "resolved_by": flag.resolved_by or None,
-        "resolved_at": _iso(flag.resolved_at),
-        "note": flag.note,
-    }
+    return as_json(FlagPublic.of(flag))
 
 
 # --- the rules -------------------------------------------------------------------------------
-
-
-@dataclass
-class RuleState:
-    """What one process remembers between ticks so that frequent ticks stay cheap: the
-    newest dose and patient changes already looked at, and the day each plan's PDC was last
-    checked. Lost on restart, which only means the next pass looks a little further back."""
-
-    dose_mark: datetime | None = None
-    patient_mark: datetime | None = None
-    pdc_checked: dict[int, date] = field(default_factory=dict)
 
 
 def _resolved_has(session: Session, *, scope: tuple[str, int], rule: str, occurrence: str) -> bool:
@@ -389,25 +350,38 @@ def missed_doses_rule(
     catalog: Catalog,
     settings: Settings,
     full: bool,
-    state: RuleState,
 ) -> list[Flag]:
-    """Plans with a dose missed since the last look (recent ones on frequent ticks, every
-    dose missed within [care] pdc_days on full ticks), then each plan's trailing run."""
-    query = select(Dose.plan_id, func.max(Dose.updated_at)).where(
-        Dose.status == "missed", Dose.kind == "dose"
-    )
-    if full or state.dose_mark is None:
-        query = query.where(Dose.due_at >= now - timedelta(days=settings.care.pdc_days))
-    else:
-        query = query.where(Dose.due_at >= now - RECENT, Dose.updated_at > state.dose_mark)
-    changed = session.exec(query.group_by(Dose.plan_id)).all()
-    marks = [m for _, m in changed if m is not None]
-    if marks:
-        state.dose_mark = max([*marks, *([state.dose_mark] if state.dose_mark else [])])
-    elif state.dose_mark is None:
-        state.dose_mark = now
+    """Plans with a newly missed dose, then each plan's trailing run.
+
+    Newly missed: the ``dose_missed`` events dispatch wrote when it marked the doses, each
+    consumed once (``notified`` is set in the commit that raises the flag; rows another
+    worker is consuming are skipped). Full ticks also look at every plan with a dose missed
+    within [care] pdc_days, whatever its events say: a threshold lowered in the config, or
+    misses recorded before there were such events."""
+    events = session.exec(
+        select(RuleEvent)
+        .where(RuleEvent.type == DOSE_MISSED, col(RuleEvent.notified).is_(False))
+        .order_by(col(RuleEvent.id))
+        .with_for_update(skip_locked=True)
+    ).all()
+    plan_ids: set[int] = set()
+    for event in events:
+        event.notified = True
+        session.add(event)
+        # Only doses count towards a run (an infusion has its own rule).
+        if event.plan_id is not None and event.details.get("kind") == "dose":
+            plan_ids.add(event.plan_id)
+    if full:
+        since = now - timedelta(days=settings.care.pdc_days)
+        plan_ids.update(
+            session.exec(
+                select(Dose.plan_id)
+                .where(Dose.status == "missed", Dose.kind == "dose", Dose.due_at >= since)
+                .distinct()
+            ).all()
+        )
     flags = []
-    for plan, patient in _active(session, {pid for pid, _ in changed}):
+    for plan, patient in _active(session, plan_ids):
         threshold = missed_threshold(_therapy_kind(catalog, plan.regimen), settings)
         flag = check_missed_run(session, plan, patient, now=now, threshold=threshold)
         if flag is not None:
@@ -423,7 +397,7 @@ def infusion_rule(session: Session, *, now: datetime) -> list[Flag]:
         .join(Patient, col(Patient.id) == Dose.patient_id)
         .where(
             Dose.kind == "infusion",
-            col(Dose.status).in_((*DOSE_OPEN, "missed")),
+            col(Dose.status).in_((*DOSE_OPEN, DoseStatus.MISSED)),
             col(Dose.latest).is_not(None),
             col(Dose.latest) < now.date() + timedelta(days=1),
             Plan.status == "active",
@@ -499,42 +473,47 @@ def event_rules(session: Session, *, now: datetime) -> list[Flag]:
     return flags
 
 
-def _texted_since(session: Session, patient_id: int, since: datetime) -> bool:
-    return (
-        session.exec(
-            select(OutboxMessage.id)
-            .where(
-                OutboxMessage.patient_id == patient_id,
-                OutboxMessage.channel == "sms",
-                col(OutboxMessage.sent_at).is_not(None),
-                col(OutboxMessage.sent_at) > since,
-            )
-            .limit(1)
-        ).first()
-        is not None
-    )
-
-
-def sms_status_rule(session: Session, *, now: datetime, full: bool, state: RuleState) -> list[Flag]:
+def sms_status_rule(session: Session, *, now: datetime) -> list[Flag]:
     """A patient who cannot be texted (opted out, phone undeliverable). Raised once per spell:
-    after a resolution it comes back only if a text got through in between."""
-    query = select(Patient).where(
-        col(Patient.sms_status).in_(("opted_out", "undeliverable")), Patient.active
+    after a resolution it comes back only if a text got through in between.
+
+    Read from the rows alone, in one statement on every tick: the patients in such a status
+    with no flag of that rule that still stands (one not resolved, or resolved with no text
+    through since its last occurrence). The status is the fact, whoever changed it (a STOP,
+    the carrier, a status callback, an edit), so nothing has to remember a change."""
+    texted_since = (
+        select(OutboxMessage.id)
+        .where(
+            # The flag's own columns: a subquery correlates with the one just around it.
+            OutboxMessage.patient_id == Flag.patient_id,
+            OutboxMessage.channel == "sms",
+            col(OutboxMessage.sent_at).is_not(None),
+            col(OutboxMessage.sent_at) > Flag.last_at,
+        )
+        .exists()
     )
-    if not full and state.patient_mark is not None:
-        query = query.where(Patient.updated_at > state.patient_mark)
-    patients = session.exec(query).all()
-    newest = session.exec(select(func.max(Patient.updated_at))).one()
-    state.patient_mark = newest or now
+    standing = (
+        select(Flag.id)
+        .where(
+            Flag.patient_id == Patient.id,
+            Flag.rule == Patient.sms_status,
+            or_(col(Flag.status) != "resolved", ~texted_since),
+        )
+        .exists()
+    )
+    patients = session.exec(
+        select(Patient)
+        .where(
+            col(Patient.sms_status).in_(("opted_out", "undeliverable")),
+            Patient.active,
+            ~standing,
+        )
+        .order_by(col(Patient.id))
+    ).all()
     flags = []
     for patient in patients:
         assert patient.id is not None
         rule = patient.sms_status
-        last = _latest(session, scope=("patient", patient.id), rule=rule)
-        if last is not None and (
-            last.status != "resolved" or not _texted_since(session, patient.id, last.last_at)
-        ):
-            continue
         flags.append(
             raise_flag(
                 session,
@@ -614,10 +593,11 @@ PDC_BATCH = 1000  # plans measured per full tick: a large clinic is covered over
 
 
 def pdc_rule(
-    session: Session, *, now: datetime, catalog: Catalog, settings: Settings, state: RuleState
+    session: Session, *, now: datetime, catalog: Catalog, settings: Settings
 ) -> list[Flag]:
     """PDC over the last [care] pdc_days whole days (up to yesterday) below [care]
-    pdc_threshold, for plans running at least that long; each plan checked once a day.
+    pdc_threshold, for plans running at least that long; each plan checked once a day (its
+    ``pdc_checked_on``, the patient's local day, committed with the flags it led to).
     A low-PDC spell is one occurrence; after a resolution it comes back only once a whole
     new period has passed below the threshold."""
     from adherence.measures import PDC_KINDS, measure_plan
@@ -634,17 +614,17 @@ def pdc_rule(
     for plan, patient in rows:
         assert plan.id is not None and patient.id is not None
         today = now.astimezone(ZoneInfo(patient.tz)).date()
-        if state.pdc_checked.get(plan.id) == today:
+        if plan.pdc_checked_on == today:
             continue
         end = today - timedelta(days=1)
         start = end - timedelta(days=days - 1)
         if plan.start_date > start or _therapy_kind(catalog, plan.regimen) not in PDC_KINDS:
-            state.pdc_checked[plan.id] = today
-            continue
+            continue  # decided without reading a dose: not worth a write to remember
         if measured >= PDC_BATCH:
             break
         measured += 1
-        state.pdc_checked[plan.id] = today
+        plan.pdc_checked_on = today  # not updated_at: the plan itself has not changed
+        session.add(plan)
         pdc = measure_plan(
             session, plan, start=start, end=end, catalog=catalog, settings=settings
         ).pdc
@@ -687,16 +667,14 @@ def evaluate(
     catalog: Catalog,
     settings: Settings,
     full: bool,
-    state: RuleState,
 ) -> list[Flag]:
-    """Run the rules (the slow ones on full ticks only). The caller commits."""
+    """Run the rules (the slow ones on full ticks only). The caller commits: the flags, the
+    events they consumed and the plans' PDC check days together."""
     flags = event_rules(session, now=now)
-    flags += missed_doses_rule(
-        session, now=now, catalog=catalog, settings=settings, full=full, state=state
-    )
-    flags += sms_status_rule(session, now=now, full=full, state=state)
+    flags += missed_doses_rule(session, now=now, catalog=catalog, settings=settings, full=full)
+    flags += sms_status_rule(session, now=now)
     if full:
         flags += infusion_rule(session, now=now)
         flags += silence_rule(session, now=now, settings=settings)
-        flags += pdc_rule(session, now=now, catalog=catalog, settings=settings, state=state)
+        flags += pdc_rule(session, now=now, catalog=catalog, settings=settings)
     return flags

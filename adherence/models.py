@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import DateTime, Index, Text, TypeDecorator, UniqueConstraint
@@ -32,6 +33,80 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utc_field(*, index: bool = False, nullable: bool = True, **kw: Any) -> Any:
     return Field(sa_type=UTCDateTime, index=index, nullable=nullable, **kw)
+
+
+# --- statuses ------------------------------------------------------------------------------
+# One name per stored value. The columns stay plain strings (no schema change): a StrEnum
+# member is a ``str`` equal to its value, so it binds, compares with what a row holds,
+# formats and serialises to JSON as that string.
+
+
+class DoseStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    REMINDED = "reminded"  # the reminder went out; waiting for an answer (and nudges)
+    TAKEN = "taken"
+    SKIPPED = "skipped"
+    MISSED = "missed"  # the label's late window closed without an answer
+    CANCELLED = "cancelled"  # off the schedule (plan stopped, schedule moved by a rule)
+
+
+# Waiting for the patient: what the dispatcher acts on.
+DOSE_OPEN = (DoseStatus.SCHEDULED, DoseStatus.REMINDED)
+# An outcome is recorded (a person may still correct it): the doses that count as
+# scheduled in measures and exports. Cancelled doses are not here: they left the schedule,
+# and materialising may bring one back while its time is still ahead.
+DOSE_FINAL = (DoseStatus.TAKEN, DoseStatus.SKIPPED, DoseStatus.MISSED)
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # claimed; a crash here is reconciled with the provider
+    SENT = "sent"
+    FAILED = "failed"
+    EXPIRED = "expired"  # its validity ran out before it could go
+    CANCELLED = "cancelled"  # withdrawn before it was sent (snoozed, appointment cancelled)
+    NOT_SENT = "not_sent"  # recorded, never sent (a reminder whose window had closed)
+    UNDELIVERABLE = "undeliverable"
+    OPTED_OUT = "opted_out"
+    # Twilio's own statuses, stored as a delivery status callback reports them.
+    ACCEPTED = "accepted"
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    READ = "read"
+    CANCELED = "canceled"
+
+
+class SmsStatus(StrEnum):
+    """``Patient.sms_status``: whether the patient can be texted."""
+
+    ACTIVE = "active"
+    OPTED_OUT = "opted_out"
+    UNDELIVERABLE = "undeliverable"
+
+
+class PlanStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+
+
+class AppointmentStatus(StrEnum):
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+    DONE = "done"
+
+
+class FlagStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+# Still the care team's to look at (one such flag per scope and rule).
+FLAG_OPEN = (FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED)
 
 
 # --- care teams, coordinators, patients -----------------------------------------------------
@@ -66,6 +141,9 @@ class Coordinator(SQLModel, table=True):
     tz: str = Field(default="", max_length=64)
     revoked_at: datetime | None = utc_field()
     created_at: datetime = utc_field(nullable=False)
+    # The next digest instant to act on (UTC): a worker claims it by moving it on with a
+    # conditional update, so two daemons never both send one. NULL: computed on first sight.
+    next_digest_at: datetime | None = utc_field(index=True)
 
 
 class Patient(SQLModel, table=True):
@@ -115,6 +193,8 @@ class Plan(SQLModel, table=True):
     stop_reason: str = Field(default="", max_length=200)
     created_at: datetime = utc_field(nullable=False)
     updated_at: datetime = utc_field(nullable=False)
+    # The patient's local day the low-PDC rule last measured this plan (once a day).
+    pdc_checked_on: date | None = None
 
     @property
     def options(self) -> dict[str, str]:
@@ -131,10 +211,6 @@ class Plan(SQLModel, table=True):
 
     def set_rebases(self, rebases: dict[int, date]) -> None:
         self.rebases_json = json.dumps({str(k): v.isoformat() for k, v in sorted(rebases.items())})
-
-
-DOSE_OPEN = ("scheduled", "reminded")
-DOSE_FINAL = ("taken", "skipped", "missed", "cancelled", "not_sent")
 
 
 class Dose(SQLModel, table=True):
@@ -193,9 +269,14 @@ class DoseChange(SQLModel, table=True):
 
 
 class RuleEvent(SQLModel, table=True):
-    """A label rule that fired (titration restart, repeat observation, shift, cap, ...)."""
+    """A label rule that fired (titration restart, repeat observation, shift, cap, ...), or
+    an engine fact the care-team rules consume (a dose that became missed). ``notified`` is
+    set when a care-team rule has consumed it."""
 
     __tablename__ = "rule_event"
+    # The care-team rules read the events not consumed yet on every tick: the index keeps
+    # that a short range however many (consumed) events accumulate.
+    __table_args__ = (Index("ix_rule_event_pending", "notified", "type"),)
     id: int | None = Field(default=None, primary_key=True)
     plan_id: int | None = Field(default=None, foreign_key="plan.id", index=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
@@ -276,8 +357,6 @@ class Appointment(SQLModel, table=True):
 
 
 # --- care team: flags and the audit trail ----------------------------------------------------
-
-FLAG_OPEN = ("open", "acknowledged")
 
 
 class Flag(SQLModel, table=True):

@@ -20,9 +20,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from adherence.models import Dose, Patient, Plan, RuleEvent
+from adherence.models import DOSE_OPEN, Dose, DoseStatus, Patient, Plan, RuleEvent
 from adherence.plans import expected_items, plan_times
 from schedules import Catalog, Item, Regimen
+
+# Not a label rule: the engine's record that a dose became missed, written by dispatch in
+# the transaction that marks it, for the care step's missed-dose rule to consume (through
+# ``notified``). The simulation's timeline, which shows the label rules that fired, leaves
+# it out (the dose's status change is already there).
+DOSE_MISSED = "dose_missed"
 
 
 def _rebase(session: Session, plan: Plan, occasion: int, day: date, now: datetime) -> None:
@@ -70,8 +76,8 @@ def _trailing_missed(session: Session, plan: Plan, dose: Dose) -> list[Dose]:
     ).all()
     run: list[Dose] = []
     for row in rows:
-        if row.status in ("missed", "cancelled"):
-            if row.status == "missed":
+        if row.status in (DoseStatus.MISSED, DoseStatus.CANCELLED):
+            if row.status == DoseStatus.MISSED:
                 run.append(row)
             continue
         break
@@ -250,7 +256,7 @@ def _undo_titration_shift(
     offer = session.exec(
         select(Dose).where(Dose.plan_id == plan.id, Dose.epoch == dose.epoch, Dose.key == base)
     ).first()
-    if offer is not None and offer.status not in ("scheduled", "reminded"):
+    if offer is not None and offer.status not in DOSE_OPEN:
         return None  # the step was given again already: history only, nothing to move
     if offer is not None:
         offer.key = _free_key(session, plan, dose.epoch, base)
@@ -300,7 +306,7 @@ def restart_titration(
         .where(
             Dose.plan_id == plan.id,
             Dose.epoch == old_epoch,
-            Dose.status.in_(("scheduled", "reminded")),
+            Dose.status.in_(DOSE_OPEN),
             Dose.due_at >= now,
         )
         .values(status="cancelled", next_action_at=None, updated_at=now)
@@ -391,7 +397,7 @@ def after_taken(
                 update(Dose)
                 .where(
                     Dose.plan_id == plan.id,
-                    Dose.status.in_(("scheduled", "reminded")),
+                    Dose.status.in_(DOSE_OPEN),
                     Dose.id != dose.id,
                 )
                 .values(status="cancelled", next_action_at=None, updated_at=now)

@@ -20,11 +20,11 @@ from sqlmodel import Session, select
 
 from adherence.config import Settings, settings_from_mapping
 from adherence.db import make_engine, upgrade
-from adherence.dispatch import DispatchPolicy
-from adherence.engine import tick
+from adherence.engine import dispatch_policy, tick
 from adherence.enrollment import EnrollmentError, create_patient, create_plan, create_team
 from adherence.models import Dose, Patient, Plan, RuleEvent
 from adherence.replies import handle_reply
+from adherence.rules import DOSE_MISSED
 from notifiers.sms import MemorySms
 from schedules import Catalog, load_catalog
 from schedules.localtime import load_zone
@@ -231,11 +231,7 @@ def run_scenario(
         upgrade(engine)
     channel = MemorySms()
     eng = scenario.settings.engine
-    policy = DispatchPolicy(
-        nudges=eng.nudges,
-        nudge_every=timedelta(minutes=eng.nudge_every_minutes),
-        horizon_days=eng.horizon_days,
-    )
+    policy = dispatch_policy(scenario.settings)
     timeline = Timeline()
     zones: dict[int, ZoneInfo] = {}
     names: dict[int, str] = {}
@@ -379,7 +375,10 @@ def run_scenario(
                             late=dose.late,
                         )
                     statuses[dose.id] = dose.status
-            events = s.exec(select(RuleEvent).order_by(RuleEvent.id)).all()
+            # The label rules that fired (a missed dose's own event is its status line).
+            events = s.exec(
+                select(RuleEvent).where(RuleEvent.type != DOSE_MISSED).order_by(RuleEvent.id)
+            ).all()
             for ev in events[seen_events:]:
                 timeline.add(
                     ev.at,

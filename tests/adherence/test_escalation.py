@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from adherence.care import CareState, care_step
+from adherence.care import care_step
 from adherence.flags import raise_flag
 from adherence.mail import deliver_email
 from adherence.models import Coordinator, Flag, OutboxMessage
@@ -20,7 +20,7 @@ from notifiers.email import SmtpEmail
 from notifiers.sms import MemorySms
 from schedules import Catalog
 from tests.adherence.engine_helpers import Enrolled, at, enroll
-from tests.adherence.test_flags import DEFAULTS, reply
+from tests.adherence.test_flags import DEFAULTS, reply, restarted
 from tests.fakes.smtp_server import smtp_server
 
 LONDON = ZoneInfo("Europe/London")
@@ -45,8 +45,8 @@ def messages(session: Session, purpose: str) -> list[OutboxMessage]:
     )
 
 
-def care(session: Session, catalog: Catalog, now: datetime, state: CareState) -> datetime | None:
-    return care_step(session, now=now, catalog=catalog, settings=DEFAULTS, full=False, state=state)
+def care(session: Session, catalog: Catalog, now: datetime) -> datetime | None:
+    return care_step(session, now=now, catalog=catalog, settings=DEFAULTS, full=False)
 
 
 def _patient(
@@ -59,7 +59,7 @@ def _patient(
 
 
 def test_urgent_flare_reaches_coordinators_and_consenting_caregiver_at_once(
-    session: Session, catalog: Catalog
+    session: Session, catalog: Catalog, db_url: str
 ) -> None:
     now = at(2026, 3, 2, 14)
     ann = _patient(
@@ -82,11 +82,10 @@ def test_urgent_flare_reaches_coordinators_and_consenting_caregiver_at_once(
     coordinator(session, team_id, "Revoked", now, email="rev@clinic.example", revoked_at=now)
     assert ann.patient.caregiver_consent_at is not None
     assert bob.patient.caregiver_consent_at is None
-    state = CareState()
 
     reply(session, catalog, ann.patient, "FLARE", now)
     reply(session, catalog, bob.patient, "flare", now)  # no consent: no caregiver message
-    care(session, catalog, now + timedelta(seconds=5), state)
+    care(session, catalog, now + timedelta(seconds=5))
 
     sent = messages(session, "flag")
     got = sorted((m.channel, m.to) for m in sent)
@@ -131,12 +130,13 @@ def test_urgent_flare_reaches_coordinators_and_consenting_caregiver_at_once(
     assert "+12025550198" not in [m.to for m in sms.sent]
 
     # Idempotent: later ticks and a restarted process send nothing more ...
-    care(session, catalog, now + timedelta(minutes=1), state)
-    care(session, catalog, now + timedelta(minutes=2), CareState())
+    care(session, catalog, now + timedelta(minutes=1))
+    with restarted(session, db_url) as fresh:
+        care(fresh, catalog, now + timedelta(minutes=2))
     assert len(messages(session, "flag")) == 6
     # ... until the flare recurs: a second occurrence is told again.
     reply(session, catalog, ann.patient, "flare", now + timedelta(hours=1))
-    care(session, catalog, now + timedelta(hours=1, seconds=5), state)
+    care(session, catalog, now + timedelta(hours=1, seconds=5))
     again = messages(session, "flag")[6:]
     assert len(again) == 4 and all(":2:" in m.key for m in again)
     kinds = {json.loads(m.body)["subject"] for m in again if m.channel == "email"}
@@ -144,7 +144,7 @@ def test_urgent_flare_reaches_coordinators_and_consenting_caregiver_at_once(
 
 
 def test_each_coordinator_gets_the_digest_at_their_own_8am_once(
-    session: Session, catalog: Catalog
+    session: Session, catalog: Catalog, db_url: str
 ) -> None:
     t = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # 2 March 00:00 UTC = 1 March 19:00 in New York
     ann = _patient(session, catalog, t, 0)
@@ -160,13 +160,12 @@ def test_each_coordinator_gets_the_digest_at_their_own_8am_once(
         rule="missed_doses", now=t, details={"missed_in_a_row": 2}, occurrence="run-1",
     )  # fmt: skip
     session.commit()
-    state = CareState()
 
     # Tick every 20 minutes for a day and a half; note when each digest row was written.
     wake_ups = []
     now = t
     while now < t + timedelta(hours=36):
-        wake_ups.append(care(session, catalog, now, state))
+        wake_ups.append(care(session, catalog, now))
         now += timedelta(minutes=20)
     digests = messages(session, "digest")
 
@@ -209,7 +208,8 @@ def test_each_coordinator_gets_the_digest_at_their_own_8am_once(
         rule="silence", now=t + timedelta(hours=40), occurrence="since:never",
     )  # fmt: skip
     session.commit()
-    care(session, catalog, datetime(2026, 3, 4, 8, 1, tzinfo=LONDON), CareState())
+    with restarted(session, db_url) as fresh:
+        care(fresh, catalog, datetime(2026, 3, 4, 8, 1, tzinfo=LONDON))
     (uk_next,) = [
         m for m in messages(session, "digest")
         if m.key == f"digest:{uk.id}:2026-03-04:email"
@@ -228,8 +228,7 @@ def test_a_quiet_day_sends_no_digest_and_a_revoked_coordinator_gets_none(
     team_id = ann.team.id or 0
     coordinator(session, team_id, "NY", t, email="ny@clinic.example")
     coordinator(session, team_id, "Old", t, email="old@clinic.example", revoked_at=t)
-    state = CareState()
-    care(session, catalog, at(2026, 3, 2, 8, 5), state)
+    care(session, catalog, at(2026, 3, 2, 8, 5))
     assert messages(session, "digest") == []
     assert ann.patient.id is not None
     raise_flag(
@@ -237,5 +236,5 @@ def test_a_quiet_day_sends_no_digest_and_a_revoked_coordinator_gets_none(
         rule="low_pdc", now=at(2026, 3, 2, 9), occurrence="from:x",
     )  # fmt: skip
     session.commit()
-    care(session, catalog, at(2026, 3, 3, 8, 0), state)
+    care(session, catalog, at(2026, 3, 3, 8, 0))
     assert [m.to for m in messages(session, "digest")] == ["ny@clinic.example"]

@@ -4,7 +4,8 @@ and every rule, raised from what the real engine recorded on a virtual clock."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -13,8 +14,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from adherence.care import CareState, care_step
+from adherence.care import care_step
 from adherence.config import Settings, settings_from_mapping
+from adherence.db import make_engine
 from adherence.engine import tick
 from adherence.flags import (
     FlagError,
@@ -51,11 +53,25 @@ def care(
     catalog: Catalog,
     now: datetime,
     *,
-    state: CareState,
     settings: Settings = DEFAULTS,
     full: bool = False,
 ) -> None:
-    care_step(session, now=now, catalog=catalog, settings=settings, full=full, state=state)
+    care_step(session, now=now, catalog=catalog, settings=settings, full=full)
+
+
+@contextmanager
+def restarted(session: Session, db_url: str) -> Iterator[Session]:
+    """What a restarted daemon starts from: a new engine on the same database, nothing of
+    this process in memory. ``session`` ends its transaction first (on SQLite it would hold
+    the write lock)."""
+    session.commit()
+    engine = make_engine(db_url)
+    try:
+        with Session(engine, expire_on_commit=False) as fresh:
+            yield fresh
+    finally:
+        engine.dispose()
+    session.expire_all()
 
 
 def day_by_day(
@@ -65,7 +81,6 @@ def day_by_day(
     first: date,
     last: date,
     take: Callable[[Dose], bool],
-    state: CareState,
     settings: Settings = DEFAULTS,
 ) -> None:
     """Drive the engine one local day at a time; the care step runs after each (a frequent,
@@ -75,7 +90,7 @@ def day_by_day(
         start = at(day.year, day.month, day.day)
         end = start + timedelta(days=1)
         drive(session, catalog, start=start, until=end, take=take)
-        care(session, catalog, end, state=state, settings=settings)
+        care(session, catalog, end, settings=settings)
         day += timedelta(days=1)
 
 
@@ -216,7 +231,7 @@ def test_two_workers_raising_the_same_flag_at_once_make_one_flag(
 
 
 def test_two_missed_pills_in_a_row_flag_the_plan_and_one_does_not(
-    session: Session, catalog: Catalog
+    session: Session, catalog: Catalog, db_url: str
 ) -> None:
     now = at(2026, 3, 1)
     one = enroll(session, catalog, "teriflunomide", date(2026, 3, 1), now=now, times=["09:00"])
@@ -228,14 +243,12 @@ def test_two_missed_pills_in_a_row_flag_the_plan_and_one_does_not(
         one.plan.id: {date(2026, 3, 3)},
         two.plan.id: {date(2026, 3, 3), date(2026, 3, 4), date(2026, 3, 8), date(2026, 3, 9)},
     }
-    state = CareState()
     day_by_day(
         session,
         catalog,
         first=date(2026, 3, 1),
         last=date(2026, 3, 6),
         take=lambda d: d.local_date not in missed[d.plan_id],
-        state=state,
     )
 
     (flag,) = flags(session, "missed_doses")
@@ -250,12 +263,12 @@ def test_two_missed_pills_in_a_row_flag_the_plan_and_one_does_not(
         first=date(2026, 3, 7),
         last=date(2026, 3, 10),
         take=lambda d: d.local_date not in missed[d.plan_id],
-        state=state,
     )
     (flag,) = flags(session, "missed_doses")
     assert flag.occurrences == 2 and flag.first_at == first_at and flag.last_at > first_at
-    # A restart (fresh memory) and a full pass find nothing new.
-    care(session, catalog, at(2026, 3, 11), state=CareState(), full=True)
+    # A restart and a full pass find nothing new.
+    with restarted(session, db_url) as fresh:
+        care(fresh, catalog, at(2026, 3, 11), full=True)
     (again,) = flags(session, "missed_doses")
     assert again.occurrences == 2
 
@@ -276,12 +289,11 @@ def test_one_missed_injection_flags_and_config_lowers_the_pill_threshold(
         first=date(2026, 3, 1),
         last=date(2026, 3, 4),
         take=lambda d: d.local_date != date(2026, 3, 2),
-        state=CareState(),
     )
     assert [f.plan_id for f in flags(session, "missed_doses")] == [shot.plan.id]
 
-    # The same history read with [care] missed_in_a_row_oral = 1 (a fresh process, full pass).
-    care(session, catalog, at(2026, 3, 5), state=CareState(), settings=strict, full=True)
+    # The same history read with [care] missed_in_a_row_oral = 1 (a full pass).
+    care(session, catalog, at(2026, 3, 5), settings=strict, full=True)
     # The pill's run ended on 3 March (taken), so nothing is trailing: no flag from history.
     assert [f.plan_id for f in flags(session, "missed_doses")] == [shot.plan.id]
     day_by_day(
@@ -290,7 +302,6 @@ def test_one_missed_injection_flags_and_config_lowers_the_pill_threshold(
         first=date(2026, 3, 5),
         last=date(2026, 3, 6),
         take=lambda d: d.local_date != date(2026, 3, 6),
-        state=CareState(),
         settings=strict,
     )
     got = {f.plan_id: f.details["threshold"] for f in flags(session, "missed_doses")}
@@ -298,23 +309,23 @@ def test_one_missed_injection_flags_and_config_lowers_the_pill_threshold(
 
 
 def test_a_resolved_run_is_not_raised_again_while_it_goes_on(
-    session: Session, catalog: Catalog
+    session: Session, catalog: Catalog, db_url: str
 ) -> None:
     now = at(2026, 3, 1)
     e = enroll(session, catalog, "teriflunomide", date(2026, 3, 1), now=now, times=["09:00"])
-    state = CareState()
     day_by_day(
         session, catalog, first=date(2026, 3, 1), last=date(2026, 3, 4),
-        take=lambda d: d.local_date < date(2026, 3, 3), state=state,
+        take=lambda d: d.local_date < date(2026, 3, 3),
     )  # fmt: skip
     (flag,) = flags(session, "missed_doses")
     assert flag.id is not None and flag.plan_id == e.plan.id
     resolve(session, flag.id, by="Nurse Kim", note="in hospital", now=at(2026, 3, 5, 8))
     day_by_day(
         session, catalog, first=date(2026, 3, 5), last=date(2026, 3, 6),
-        take=lambda d: False, state=state,
+        take=lambda d: False,
     )  # fmt: skip
-    care(session, catalog, at(2026, 3, 7), state=CareState(), full=True)
+    with restarted(session, db_url) as fresh:
+        care(fresh, catalog, at(2026, 3, 7), full=True)
     assert [f.status for f in flags(session, "missed_doses")] == ["resolved"]
 
 
@@ -330,13 +341,12 @@ def test_infusion_not_given_by_the_last_day_of_its_window_is_flagged(
     (infusion,) = [d for d in open_doses(session, e.plan) if d.latest is not None][:1]
     assert infusion.kind == "infusion" and infusion.latest is not None
     latest = infusion.latest
-    state = CareState()
     on_last_day = at(latest.year, latest.month, latest.day, 20)
-    care(session, catalog, on_last_day, state=state, full=True)
+    care(session, catalog, on_last_day, full=True)
     assert flags(session, "infusion_overdue") == []
 
-    care(session, catalog, on_last_day + timedelta(days=3), state=state, full=True)
-    care(session, catalog, on_last_day + timedelta(days=4), state=state, full=True)
+    care(session, catalog, on_last_day + timedelta(days=3), full=True)
+    care(session, catalog, on_last_day + timedelta(days=4), full=True)
     (flag,) = flags(session, "infusion_overdue")
     assert (flag.plan_id, flag.occurrences) == (e.plan.id, 1)
     assert flag.details["dose_id"] == infusion.id and flag.details["days_late"] == 4
@@ -357,9 +367,8 @@ def test_titration_restart_and_repeat_observation_become_flags_once(
         until=at(2026, 3, 4, 12),
         take=lambda d: d.local_date != date(2026, 3, 3),
     )
-    state = CareState()
-    care(session, catalog, at(2026, 3, 4, 12), state=state)
-    care(session, catalog, at(2026, 3, 4, 13), state=state, full=True)
+    care(session, catalog, at(2026, 3, 4, 12))
+    care(session, catalog, at(2026, 3, 4, 13), full=True)
 
     (restart,) = flags(session, "titration_restart")
     assert (restart.plan_id, restart.severity) == (mayzent.plan.id, "normal")
@@ -393,7 +402,7 @@ class Unreachable:
 
 
 def test_stop_undeliverable_phone_and_flare_flag_the_patient(
-    session: Session, catalog: Catalog
+    session: Session, catalog: Catalog, db_url: str
 ) -> None:
     now = at(2026, 3, 1, 8)
     stop = enroll(session, catalog, "teriflunomide", date(2026, 3, 1), now=now, times=["09:00"])
@@ -405,8 +414,7 @@ def test_stop_undeliverable_phone_and_flare_flag_the_patient(
         session, catalog, "teriflunomide", date(2026, 3, 1), now=now, times=["20:00"],
         team=stop.team, n=2,
     )  # fmt: skip
-    state = CareState()
-    care(session, catalog, now, state=state, full=True)  # nothing yet; sets the marks
+    care(session, catalog, now, full=True)  # nothing yet
 
     reply(session, catalog, stop.patient, "STOP", now + timedelta(minutes=1))
     reply(session, catalog, flare.patient, "flare", now + timedelta(minutes=2))
@@ -414,7 +422,7 @@ def test_stop_undeliverable_phone_and_flare_flag_the_patient(
     drive(session, catalog, start=now, until=at(2026, 3, 1, 9, 5), take=lambda d: False)
     # Only the unreachable patient's 09:00 reminder is due: the carrier refuses it for good.
     assert deliver(session, now=at(2026, 3, 1, 9, 5), channel=Unreachable()) == 0
-    care(session, catalog, at(2026, 3, 1, 9, 6), state=state)
+    care(session, catalog, at(2026, 3, 1, 9, 6))
 
     by_rule = {f.rule: f for f in flags(session)}
     assert by_rule["opted_out"].patient_id == stop.patient.id
@@ -426,7 +434,8 @@ def test_stop_undeliverable_phone_and_flare_flag_the_patient(
     assert by_rule["opted_out"].severity == by_rule["undeliverable"].severity == "normal"
 
     # Still opted out at the next full pass: no second flag, no extra occurrence.
-    care(session, catalog, at(2026, 3, 1, 10), state=CareState(), full=True)
+    with restarted(session, db_url) as fresh:
+        care(fresh, catalog, at(2026, 3, 1, 10), full=True)
     assert sorted(f.rule for f in flags(session)) == [
         "flare_reported",
         "opted_out",
@@ -530,8 +539,7 @@ def test_low_pdc_over_the_last_30_days_flags_plans_running_that_long(
         until=at(2026, 4, 3, 12),
         take=lambda d: d.plan_id != low.plan.id or d.local_date.day % 3 == 0,
     )
-    state = CareState()
-    care(session, catalog, at(2026, 4, 3, 12), state=state, full=True)
+    care(session, catalog, at(2026, 4, 3, 12), full=True)
 
     (flag,) = flags(session, "low_pdc")
     assert flag.plan_id == low.plan.id
@@ -551,6 +559,6 @@ def test_low_pdc_over_the_last_30_days_flags_plans_running_that_long(
     assert measured.pdc is not None and flag.details["pdc"] == round(measured.pdc, 4)
     assert {fine.plan.id, young.plan.id}.isdisjoint({f.plan_id for f in flags(session)})
     # Checked once a day per plan: another full tick the same day changes nothing.
-    care(session, catalog, at(2026, 4, 3, 13), state=state, full=True)
+    care(session, catalog, at(2026, 4, 3, 13), full=True)
     (again,) = flags(session, "low_pdc")
     assert again.occurrences == 1 and again.last_at == flag.last_at
