@@ -2,6 +2,15 @@
 
 A person's entry (clinic, phone call) always leaves a ``DoseChange`` row with who, when,
 the old and the new status, so a correction never hides what was recorded before.
+
+``confirm`` decides from the dose as it was read and writes only if the dose is still as
+it was read (a conditional update on its status and ``updated_at``); otherwise it reads
+the dose again and decides again. So a reply never clobbers what another writer committed
+meanwhile: the engine marking the dose missed, a second reply, a clinic entry. (On SQLite
+a write transaction already holds the database's one write lock from its first statement,
+``BEGIN IMMEDIATE``, so there the condition only fails for a dose read in an earlier
+transaction; on PostgreSQL it also catches a writer that commits between our read and our
+write.)
 """
 
 from __future__ import annotations
@@ -9,11 +18,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlmodel import Session, select
+from sqlalchemy import CursorResult, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, col, select
 
 from adherence.materialize import materialize
-from adherence.models import Dose, DoseChange, Patient, Plan, RuleEvent
+from adherence.models import DOSE_OPEN, Dose, DoseChange, DoseStatus, Patient, Plan, RuleEvent
 from adherence.plans import regimen_for
 from adherence.rules import after_taken
 from schedules import Catalog
@@ -21,6 +33,9 @@ from schedules import Catalog
 log = logging.getLogger("adherence.confirm")
 
 LATE_REPLY_GRACE = timedelta(hours=24)
+# Times ``confirm`` reads a dose again when it changed under it before giving up; more than
+# one is needed only when writers keep committing on the same dose in the same instant.
+DECIDE_AGAIN = 5
 
 
 class ConfirmError(ValueError):
@@ -33,6 +48,9 @@ class Confirmation:
     old_status: str
     late: bool
     events: list[RuleEvent] = field(default_factory=list)
+    # False when nothing was written: an SMS reply to a dose that already has an answer
+    # (perhaps from a reply that was recorded while this one was being decided).
+    applied: bool = True
 
 
 def open_dose_for_reply(session: Session, patient_id: int, now: datetime) -> Dose | None:
@@ -61,7 +79,7 @@ def open_dose_for_reply(session: Session, patient_id: int, now: datetime) -> Dos
         .where(
             Dose.patient_id == patient_id,
             Dose.kind == "dose",
-            Dose.status.in_(("missed", "reminded", "scheduled")),
+            Dose.status.in_((DoseStatus.MISSED, *DOSE_OPEN)),
             Dose.window_closes_at >= now - LATE_REPLY_GRACE,
             Dose.due_at <= now,
         )
@@ -90,31 +108,43 @@ def confirm(
         raise ConfirmError("the time a dose was taken needs a UTC offset")
     if at > now + timedelta(minutes=5):
         raise ConfirmError(f"{at.isoformat()} is in the future")
-    if status == "taken" and at < dose.due_at - timedelta(days=3):
-        raise ConfirmError(
-            f"{at.isoformat()} is more than 3 days before the dose was due ({dose.due_at.isoformat()})"
-        )
-    if dose.status == "cancelled":
-        raise ConfirmError(f"dose {dose.id} was cancelled (the plan changed); pick another")
+    person = via in ("clinic", "phone", "import")
+    session.add(dose)  # a dose loaded by an earlier session is read again through this one
+    for _ in range(DECIDE_AGAIN):
+        if status == "taken" and at < dose.due_at - timedelta(days=3):
+            raise ConfirmError(
+                f"{at.isoformat()} is more than 3 days before the dose was due ({dose.due_at.isoformat()})"
+            )
+        if dose.status == DoseStatus.CANCELLED:
+            raise ConfirmError(f"dose {dose.id} was cancelled (the plan changed); pick another")
+        old = dose.status
+        old_taken = dose.taken_at
+        if not person and old in (DoseStatus.TAKEN, DoseStatus.SKIPPED):
+            # A repeated or conflicting SMS reply never overwrites an answer already given.
+            return Confirmation(dose=dose, old_status=old, late=dose.late, applied=False)
+        values = {
+            "status": status,
+            "taken_at": at if status == DoseStatus.TAKEN else None,
+            "confirmed_at": now,
+            "confirmed_via": via,
+            "confirmed_by": by,
+            "late": status == DoseStatus.TAKEN and at > dose.window_closes_at,
+            "next_action_at": None,
+            "snoozed_until": None,
+            "updated_at": now,
+        }
+        if _write_if_unchanged(session, dose, values):
+            break
+        # Changed since it was read (marked missed, answered by another reply or entry):
+        # read it again and decide again from what it is now.
+        log.info("dose changed while being recorded dose=%s: deciding again", dose.id)
+        session.refresh(dose)
+    else:
+        session.rollback()
+        raise ConfirmError(f"dose {dose.id} kept changing while being recorded; try again")
     plan = session.get(Plan, dose.plan_id)
     patient = session.get(Patient, dose.patient_id)
     assert plan is not None and patient is not None
-    old = dose.status
-    old_taken = dose.taken_at
-    person = via in ("clinic", "phone", "import")
-    if not person and old in ("taken", "skipped"):
-        # A repeated or conflicting SMS reply never overwrites an answer already given.
-        return Confirmation(dose=dose, old_status=old, late=dose.late)
-    dose.status = status
-    dose.taken_at = at if status == "taken" else None
-    dose.confirmed_at = now
-    dose.confirmed_via = via
-    dose.confirmed_by = by
-    dose.late = status == "taken" and at > dose.window_closes_at
-    dose.next_action_at = None
-    dose.snoozed_until = None
-    dose.updated_at = now
-    session.add(dose)
     if person:
         session.add(
             DoseChange(
@@ -147,6 +177,27 @@ def confirm(
         )
     log.info("dose %s dose=%s via=%s late=%s", status, dose.id, via, dose.late)
     return Confirmation(dose=dose, old_status=old, late=dose.late, events=events)
+
+
+def _write_if_unchanged(session: Session, dose: Dose, values: dict[str, Any]) -> bool:
+    """Write ``values`` to the dose if its row still has the status and ``updated_at`` the
+    object holds (every writer of a dose sets ``updated_at``). True if written; the object
+    then holds the values as stored."""
+    result = session.execute(
+        update(Dose)
+        .where(
+            col(Dose.id) == dose.id,
+            col(Dose.status) == dose.status,
+            col(Dose.updated_at) == dose.updated_at,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult[Any], result).rowcount != 1:
+        return False
+    for name, value in values.items():
+        set_committed_value(dose, name, value)
+    return True
 
 
 def snooze(session: Session, *, dose: Dose, minutes: int, now: datetime) -> datetime:

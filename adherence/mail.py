@@ -2,28 +2,28 @@
 
 An e-mail row has ``channel = "email"`` and a JSON body (subject, text and, for an
 invitation, the iCalendar object and its METHOD). ``deliver_email`` sends due rows one by
-one (e-mail volume is small: a clinic's invitations and digests) and records each outcome
-with the same retry and backoff rules as texts.
+one (e-mail volume is small: a clinic's invitations and digests) through the outbox's one
+delivery loop, with the same retry and backoff rules as texts.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
 from adherence.config import Settings
-from adherence.outbox import claim_due, enqueue, record_outcome, release
+from adherence.models import OutboxMessage
+from adherence.outbox import Route, deliver_due, enqueue
 from notifiers.email import ConsoleEmail, Email, EmailChannel, SmtpEmail
-from notifiers.sms import SendResult, TransportError
+from notifiers.sms import SendResult
 
 log = logging.getLogger("adherence.mail")
 
 EMAIL_VALID_FOR = timedelta(days=2)  # an invitation or digest older than this is stale
-# When the server is unavailable and the failed e-mail has no retry time (it expired).
-RETRY_WHEN_UNAVAILABLE = timedelta(minutes=1)
 
 
 def make_email_channel(settings: Settings) -> EmailChannel:
@@ -35,7 +35,7 @@ def make_email_channel(settings: Settings) -> EmailChannel:
         port=smtp.port,
         security=smtp.security,
         username=smtp.username,
-        password=smtp.password,
+        password=smtp.password.get_secret_value(),
         from_address=smtp.from_address,
         timeout=smtp.timeout_seconds,
     )
@@ -86,43 +86,21 @@ def email_of(key: str, to: str, body: str) -> Email:
     )
 
 
+def email_route(channel: EmailChannel) -> Route:
+    """E-mail rows: the JSON body is read when the e-mail is sent, so a body that cannot be
+    read is that send's error, like any other."""
+
+    def prepare(msg: OutboxMessage) -> Callable[[], SendResult]:
+        key, to, body = msg.key, msg.to, msg.body
+        return lambda: channel.send(email_of(key, to, body))
+
+    return Route(kind="email", prepare=prepare)
+
+
 def deliver_email(
     session: Session, *, now: datetime, channel: EmailChannel, limit: int = 50
 ) -> int:
-    """Send due e-mails; returns how many the server accepted.
-
-    When the server itself is unavailable (unreachable, refusing our login, 421), the rest
-    of the batch is given back untried, to be retried with the failed one: each attempt may
-    wait out the connection timeout, and this runs inside the engine's tick, whose
-    reminders must not wait behind a dead mail server."""
-    sent = 0
-    while True:
-        claimed = claim_due(session, now, limit, "email")
-        for n, msg in enumerate(claimed):
-            outcome: SendResult | TransportError
-            try:
-                outcome = channel.send(email_of(msg.key, msg.to, msg.body))
-            except TransportError as exc:
-                outcome = exc
-            except Exception as exc:  # never let a library surprise stop the daemon
-                log.exception("e-mail channel raised unexpectedly")
-                outcome = TransportError(f"unexpected {type(exc).__name__}", permanent=False)
-            if isinstance(outcome, SendResult) and len(outcome.provider_id) > 255:
-                # Message-IDs have no length limit; the head still finds it in the server's logs.
-                outcome = SendResult(provider_id=outcome.provider_id[:255], status=outcome.status)
-            sent += record_outcome(session, msg, outcome, now)
-            if isinstance(outcome, TransportError) and outcome.outcome == "unavailable":
-                rest = claimed[n + 1 :]
-                retry_at = msg.next_attempt_at or now + RETRY_WHEN_UNAVAILABLE
-                release(session, rest, retry_at)
-                session.commit()
-                log.warning(
-                    "mail server unavailable (%s): %d e-mail(s) held back until %s",
-                    outcome,
-                    len(rest),
-                    retry_at.isoformat(),
-                )
-                return sent
-        session.commit()
-        if len(claimed) < limit:
-            return sent
+    """Send due e-mails; returns how many the server accepted. A server that is itself
+    unavailable costs one attempt: the rest of the batch waits, untried, for the failed
+    one's retry time (``deliver_due``)."""
+    return deliver_due(session, now=now, routes=[email_route(channel)], limit=limit)

@@ -1,11 +1,14 @@
 """The outbox: a message is a row before it is a network call.
 
 ``enqueue`` writes the row (unique key: a second enqueue of the same key is a no-op), in
-the same transaction as the state change that caused it. ``deliver`` claims due rows
-(``sending``, committed before any network call), sends them through the channel on a
-bounded thread pool at a configured rate, and records each outcome. A row left in
-``sending`` by a crash or a timed-out request is reconciled with the provider before
-anything is resent: found -> sent; not found -> pending again while still valid.
+the same transaction as the state change that caused it. ``deliver_due`` is the one
+delivery loop for every channel (texts, e-mail): it claims due rows (``sending``,
+committed before any network call), sends each through its channel's ``Route`` (texts on
+a bounded thread pool at a configured rate), and records each outcome with the same
+permanent / transient / validity rules. A row left in ``sending`` by a crash or a
+timed-out request is reconciled with the provider before anything is resent: found ->
+sent; not found -> pending again while still valid. Each text's status callback URL
+carries its row id, so a delivery status applies to its row at once (``apply_status``).
 """
 
 from __future__ import annotations
@@ -15,14 +18,15 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from functools import partial
+from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from adherence.db import insert_ignoring_existing
 from adherence.models import OutboxMessage, Patient
@@ -33,6 +37,10 @@ log = logging.getLogger("adherence.outbox")
 BACKOFF_BASE = timedelta(seconds=5)
 BACKOFF_MAX = timedelta(minutes=10)
 RECONCILE_AFTER = timedelta(seconds=30)
+# When a server is unavailable and the failed message has no retry time (it expired).
+RETRY_WHEN_UNAVAILABLE = timedelta(minutes=1)
+# The query parameter of a text's status callback URL that names its outbox row.
+CALLBACK_PARAM = "outbox"
 
 # Texts that carry a secret (a calendar feed URL is a bearer token): once the row is final
 # (sent, failed for good, expired) nothing needs the text again, so the secret is blanked
@@ -49,14 +57,10 @@ def redact(body: str) -> str:
     return _FEED_TOKEN.sub(rf"\g<1>{REDACTED}\g<2>", body)
 
 
-def _settle(msg: OutboxMessage) -> None:
+def settle(msg: OutboxMessage) -> None:
     """A row reached a final status: drop what must not linger in it."""
     if msg.purpose in SECRET_PURPOSES:
         msg.body = redact(msg.body)
-
-
-class Reconciler(Protocol):
-    def reconcile(self, message: SmsMessage, since: datetime) -> str | None: ...
 
 
 class RateLimiter:
@@ -90,9 +94,43 @@ class RateLimiter:
             self.sleep(wait)
 
 
+@dataclass(frozen=True)
+class Route:
+    """One channel as the delivery loop sees it: its rows (``kind``, the row's ``channel``)
+    and how a row is sent."""
+
+    kind: str
+    # Reads the row (in the session's thread) and returns the send, which touches no row:
+    # it may run on the sender's pool.
+    prepare: Callable[[OutboxMessage], Callable[[], SendResult]]
+    # What an unexpected exception from the channel means: "uncertain" when the message
+    # may have left (the provider is asked before any resend), "failed" when it is simply
+    # tried again later.
+    unexpected: str = "failed"
+
+
+def sms_route(channel: SmsChannel, status_callback: str | None = None) -> Route:
+    """Texts: a Twilio request that raised may still have created the message."""
+    return Route(
+        kind="sms",
+        prepare=lambda msg: partial(channel.send, sms_message(msg, status_callback)),
+        unexpected="uncertain",
+    )
+
+
+def status_callback_url(base: str | None, outbox_id: int | None) -> str | None:
+    """Where Twilio posts one text's delivery status: ``base`` with our row id in the query,
+    so the webhook finds the row at once, before the send's own answer is recorded (which
+    happens on the next pass of the delivery loop). Twilio signs the whole URL."""
+    if not base or outbox_id is None:
+        return base
+    return f"{base}{'&' if '?' in base else '?'}{CALLBACK_PARAM}={outbox_id}"
+
+
 @dataclass
 class Sender:
-    """The channel plus how to use it: concurrency, rate, status callback URL."""
+    """The SMS channel plus how to use it: concurrency, rate, status callback URL. Its sends
+    run on a thread pool; the delivery loop records their outcomes on its next pass."""
 
     channel: SmsChannel
     workers: int = 8
@@ -105,6 +143,7 @@ class Sender:
         # Requests on the wire, by outbox row id; outcomes are recorded by the next tick
         # (or by ``finish``), so the engine never waits for the network to dispatch more.
         self.in_flight: dict[Future[SendResult | TransportError], int] = {}
+        self.route = sms_route(self.channel, self.status_callback)
 
     @property
     def busy(self) -> bool:
@@ -122,17 +161,7 @@ class Sender:
         done = [f for f in self.in_flight if f.done()]
         if not done:
             return 0
-        ids = {self.in_flight[f] for f in done}
-        rows = {
-            m.id: m for m in session.exec(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
-        }
-        handed = 0
-        for fut in done:
-            msg = rows.get(self.in_flight.pop(fut))
-            if msg is not None:
-                handed += _record(session, msg, fut.result(), now)
-        session.commit()
-        return handed
+        return _record_all(session, [(self.in_flight.pop(f), f.result(), now) for f in done])
 
     def finish(self, session: Session, now: datetime) -> int:
         """On shutdown: wait for requests on the wire and record them."""
@@ -229,7 +258,7 @@ def _claim(
         if msg.valid_until <= now:
             msg.status = "expired"
             msg.next_attempt_at = None
-            _settle(msg)
+            settle(msg)
             log.info("outbox expired id=%s purpose=%s", msg.id, msg.purpose)
             continue
         msg.status = "sending"
@@ -239,13 +268,14 @@ def _claim(
     return claimed
 
 
-def _message(msg: OutboxMessage, status_callback: str | None) -> SmsMessage:
+def sms_message(msg: OutboxMessage, status_callback: str | None) -> SmsMessage:
     return SmsMessage(
         key=msg.key,
         to=msg.to,
         body=msg.body,
         valid_until=msg.valid_until,
-        status_callback=status_callback,
+        status_callback=status_callback_url(status_callback, msg.id),
+        purpose=msg.purpose,
     )
 
 
@@ -259,100 +289,202 @@ def deliver(
     status_callback: str | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> int:
-    """Send due pending messages; returns how many the channel accepted.
+    """Send due texts (``deliver_due`` for the SMS channel); returns how many the channel
+    accepted. With a ``sender`` they go out on its pool; with a bare ``channel``
+    (simulation, tests) one by one here."""
+    routes = [] if sender is not None else [sms_route(_given(channel), status_callback)]
+    return deliver_due(session, now=now, routes=routes, sender=sender, limit=limit, clock=clock)
 
-    With a ``sender`` the sends run on its thread pool at its rate and this returns once
-    they are on the wire: outcomes of earlier requests are recorded first, and a call never
+
+def _given(channel: SmsChannel | None) -> SmsChannel:
+    if channel is None:
+        raise ValueError("deliver needs a channel or a sender")
+    return channel
+
+
+def deliver_due(
+    session: Session,
+    *,
+    now: datetime,
+    routes: Sequence[Route] = (),
+    sender: Sender | None = None,
+    limit: int = 200,
+    clock: Callable[[], datetime] | None = None,
+) -> int:
+    """The delivery loop, for every channel: claim each route's due rows (committed before
+    any network call), send them, record each outcome (sent; retried with backoff while
+    still valid; failed for good). Returns how many the channels accepted.
+
+    The ``sender``'s texts run on its thread pool at its rate and this returns once they
+    are on the wire: outcomes of earlier requests are recorded first, and a call never
     waits for the network (rows stay ``sending`` meanwhile, which a crash leaves for
-    ``reconcile_in_flight``). With a bare ``channel`` (simulation, tests) they run one by
-    one here.
+    ``reconcile_in_flight``). ``routes`` are sent one by one here.
+
+    When a server itself is unavailable (unreachable, refusing our login), the rest of its
+    batch is given back untried, to be retried with the failed one: each attempt may wait
+    out the connection timeout, and this runs inside the engine's tick, whose reminders
+    must not wait behind a dead mail server.
     """
-    if sender is None:
-        assert channel is not None
-        handed = 0
-        while True:
-            claimed = _claim(session, now, limit)
-            for msg in claimed:
-                outcome = _attempt(channel, None, _message(msg, status_callback))
-                handed += _record(session, msg, outcome, clock() if clock else now)
-            session.commit()
-            if len(claimed) < limit:
-                return handed
-    done_at = clock() if clock else now
-    handed = sender.collect(session, done_at)
+    handed = 0
+    if sender is not None:
+        handed += sender.collect(session, clock() if clock else now)
+        _submit(session, sender, now, limit)
+    for route in routes:
+        handed += _send_here(session, route, now, limit, clock)
+    return handed
+
+
+def _submit(session: Session, sender: Sender, now: datetime, limit: int) -> None:
+    """Claim as many texts as the pool has room for and put them on the wire."""
+    route = sender.route
     room = sender.workers * 4 - len(sender.in_flight)
     while room > 0:
-        claimed = _claim(session, now, min(limit, room))
+        claimed = _claim(session, now, min(limit, room), route.kind)
         for msg in claimed:
-            fut = sender.pool.submit(
-                _attempt, sender.channel, sender.limiter, _message(msg, sender.status_callback)
-            )
             assert msg.id is not None
+            fut = sender.pool.submit(_attempt, route, route.prepare(msg), sender.limiter)
             sender.in_flight[fut] = msg.id
         room -= len(claimed)
         if len(claimed) < limit:
             break
-    return handed
+
+
+def _send_here(
+    session: Session,
+    route: Route,
+    now: datetime,
+    limit: int,
+    clock: Callable[[], datetime] | None,
+) -> int:
+    handed = 0
+    while True:
+        claimed = _claim(session, now, limit, route.kind)
+        outcomes: list[tuple[int, SendResult | TransportError, datetime]] = []
+        held: list[OutboxMessage] = []
+        unavailable = False
+        for n, msg in enumerate(claimed):
+            assert msg.id is not None
+            outcome = _attempt(route, route.prepare(msg))
+            outcomes.append((msg.id, outcome, clock() if clock else now))
+            if isinstance(outcome, TransportError) and outcome.outcome == "unavailable":
+                unavailable, held = True, claimed[n + 1 :]
+                break
+        handed += _record_all(session, outcomes, hold_back=held)
+        if unavailable or len(claimed) < limit:
+            return handed
 
 
 def _attempt(
-    channel: SmsChannel, limiter: RateLimiter | None, message: SmsMessage
+    route: Route, send: Callable[[], SendResult], limiter: RateLimiter | None = None
 ) -> SendResult | TransportError:
+    """The one error handler of every channel: a send's outcome, never an exception."""
     if limiter is not None:
         limiter.acquire()
     try:
-        return channel.send(message)
+        return send()
     except TransportError as exc:
         return exc
     except Exception as exc:  # a bug or an unexpected library error: never crash the daemon
-        log.exception("channel raised unexpectedly")
+        log.exception("%s channel raised unexpectedly", route.kind)
         return TransportError(
-            f"unexpected {type(exc).__name__}", permanent=False, outcome="uncertain"
+            f"unexpected {type(exc).__name__}", permanent=False, outcome=route.unexpected
         )
 
 
-def claim_due(session: Session, now: datetime, limit: int, channel: str) -> list[OutboxMessage]:
-    """Claim due pending messages of one channel (committed before any network call)."""
-    return _claim(session, now, limit, channel)
+def _record_all(
+    session: Session,
+    outcomes: Sequence[tuple[int, SendResult | TransportError, datetime]],
+    *,
+    hold_back: Sequence[OutboxMessage] = (),
+) -> int:
+    """Record sends' outcomes (row id, outcome, when) and give ``hold_back`` back untried;
+    commit. Returns how many were accepted. The rows are read again first, locked
+    (PostgreSQL; on SQLite the transaction holds the write lock): a status callback may
+    have moved one on while its send was on the wire, and must not be undone."""
+    if not outcomes:
+        return 0
+    rows = {
+        m.id: m
+        for m in session.exec(
+            select(OutboxMessage)
+            .where(col(OutboxMessage.id).in_([row_id for row_id, _, _ in outcomes]))
+            .order_by(col(OutboxMessage.id))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
+    handed = 0
+    for row_id, outcome, at in outcomes:
+        msg = rows.get(row_id)
+        if msg is None:
+            continue
+        handed += _record(session, msg, outcome, at)
+        if hold_back and isinstance(outcome, TransportError) and outcome.outcome == "unavailable":
+            retry_at = msg.next_attempt_at or at + RETRY_WHEN_UNAVAILABLE
+            for untried in hold_back:
+                # Pending again from the failed one's retry time, the claim's attempt not
+                # counted: trying them now would only wait the dead server out again.
+                untried.status = "pending"
+                untried.attempts = max(0, untried.attempts - 1)
+                untried.next_attempt_at = retry_at
+            log.warning(
+                "%s server unavailable (%s): %d message(s) held back until %s",
+                msg.channel,
+                outcome,
+                len(hold_back),
+                retry_at.isoformat(),
+            )
+    session.commit()
+    return handed
 
 
-def release(session: Session, messages: list[OutboxMessage], at: datetime) -> None:
-    """Give claimed messages back untried: pending again from ``at``, the claim's attempt
-    not counted (used when the server is down, so trying them would only wait it out)."""
-    for msg in messages:
-        msg.status = "pending"
-        msg.attempts = max(0, msg.attempts - 1)
-        msg.next_attempt_at = at
-
-
-def record_outcome(
-    session: Session, msg: OutboxMessage, outcome: SendResult | TransportError, now: datetime
-) -> bool:
-    """Record a send's outcome on its row: sent, retry later with backoff, or failed."""
-    return _record(session, msg, outcome, now)
+# How far along a message is; a delivery status callback only ever moves it forward.
+STATUS_ORDER = {
+    "pending": 0,
+    "sending": 1,
+    "accepted": 2,
+    "scheduled": 2,
+    "queued": 3,
+    "sent": 4,
+    "delivered": 5,
+    "read": 6,
+    "undelivered": 5,
+    "failed": 5,
+    "canceled": 5,
+}
 
 
 def _record(
     session: Session, msg: OutboxMessage, outcome: SendResult | TransportError, now: datetime
 ) -> bool:
     msg.updated_at = now
+    # A status callback names its row and may come before the send's own answer is
+    # recorded: the row has then moved past "sending", and the provider has the message.
+    overtaken = STATUS_ORDER.get(msg.status, -1) > STATUS_ORDER["sending"]
     if isinstance(outcome, SendResult):
-        msg.status = "sent"
-        msg.provider_id = outcome.provider_id
-        msg.sent_at = now
+        if STATUS_ORDER.get(msg.status, -1) < STATUS_ORDER["sent"]:
+            msg.status = "sent"  # never back from what a callback reported (delivered)
+        # Message-IDs have no length limit; the head still finds it in the server's logs.
+        msg.provider_id = outcome.provider_id[:255]
+        msg.sent_at = msg.sent_at or now
         msg.next_attempt_at = None
-        msg.error = ""
-        _settle(msg)
+        if not overtaken:
+            msg.error = ""  # an earlier attempt's; a callback's carrier error is kept
+        settle(msg)
         log.info("outbox sent id=%s purpose=%s", msg.id, msg.purpose)
         return True
     exc = outcome
+    if overtaken:
+        # A timeout after the message was created, say: the callback proved it exists.
+        log.info("outbox send error after a status callback id=%s status=%s", msg.id, msg.status)
+        return False
     msg.error = str(exc)[:500]
     if exc.permanent:
         msg.status = {"undeliverable": "undeliverable", "opted_out": "opted_out"}.get(
             exc.outcome, "failed"
         )
         msg.next_attempt_at = None
-        _settle(msg)
+        settle(msg)
         if (
             msg.channel == "sms"
             and msg.patient_id is not None
@@ -373,7 +505,7 @@ def _record(
         if retry_at >= msg.valid_until:
             msg.status = "expired"
             msg.next_attempt_at = None
-            _settle(msg)
+            settle(msg)
         else:
             msg.status = "pending"
             msg.next_attempt_at = retry_at
@@ -385,103 +517,3 @@ def _record(
         exc.code,
     )
     return False
-
-
-def reconcile_in_flight(
-    session: Session,
-    *,
-    now: datetime,
-    channel: SmsChannel,
-    older_than: timedelta = RECONCILE_AFTER,
-    status_callback: str | None = None,
-) -> int:
-    """Settle rows left ``sending`` (a crash mid-send, a timed-out request): ask the
-    provider whether the message exists; if so it was sent; if not, send it again while
-    it is still valid. Channels that cannot be asked (the console) resend."""
-    rows = session.exec(
-        select(OutboxMessage)
-        .where(OutboxMessage.status == "sending", OutboxMessage.updated_at <= now - older_than)
-        .with_for_update(skip_locked=True)
-    ).all()
-    settled = 0
-    for msg in rows:
-        found: str | None = None
-        reconcile = getattr(channel, "reconcile", None)
-        if reconcile is not None:
-            try:
-                found = reconcile(_message(msg, status_callback), msg.created_at)
-            except TransportError:
-                continue  # cannot ask now; next tick
-        msg.updated_at = now
-        if found:
-            msg.status = "sent"
-            msg.provider_id = found
-            msg.sent_at = msg.sent_at or now
-            _settle(msg)
-            log.info("outbox reconciled id=%s found=yes", msg.id)
-        elif msg.valid_until > now:
-            msg.status = "pending"
-            msg.next_attempt_at = now
-            log.info("outbox reconciled id=%s found=no resend=yes", msg.id)
-        else:
-            msg.status = "expired"
-            _settle(msg)
-            log.info("outbox reconciled id=%s found=no resend=no (expired)", msg.id)
-        settled += 1
-    session.commit()
-    return settled
-
-
-STATUS_ORDER = {
-    "pending": 0,
-    "sending": 1,
-    "accepted": 2,
-    "scheduled": 2,
-    "queued": 3,
-    "sent": 4,
-    "delivered": 5,
-    "read": 6,
-    "undelivered": 5,
-    "failed": 5,
-    "canceled": 5,
-}
-
-
-def apply_status(
-    session: Session,
-    *,
-    provider_id: str,
-    status: str,
-    error_code: int | None,
-    now: datetime,
-    undeliverable_after: int = 2,
-) -> OutboxMessage | None:
-    """A delivery status callback: only ever moves a message forward; repeated carrier
-    failures (30003/30005/30006) mark the patient's phone undeliverable."""
-    msg = session.exec(
-        select(OutboxMessage).where(OutboxMessage.provider_id == provider_id)
-    ).first()
-    if msg is None:
-        return None
-    if STATUS_ORDER.get(status, -1) > STATUS_ORDER.get(msg.status, -1):
-        msg.status = status
-        msg.updated_at = now
-        if error_code:
-            msg.error = f"twilio {error_code}"
-        session.add(msg)
-    if error_code in (30003, 30005, 30006) and msg.patient_id is not None:
-        recent = session.exec(
-            select(OutboxMessage.error)
-            .where(OutboxMessage.patient_id == msg.patient_id, OutboxMessage.sent_at.is_not(None))
-            .order_by(OutboxMessage.sent_at.desc())
-            .limit(undeliverable_after)
-        ).all()
-        failures = [e for e in recent if e in ("twilio 30003", "twilio 30005", "twilio 30006")]
-        if len(failures) >= undeliverable_after:
-            session.execute(
-                update(Patient)
-                .where(Patient.id == msg.patient_id)
-                .values(sms_status="undeliverable", updated_at=now)
-            )
-    session.commit()
-    return msg

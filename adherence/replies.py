@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from adherence.confirm import ConfirmError, confirm, open_dose_for_reply, snooze
-from adherence.models import CareTeam, Dose, OutboxMessage, Patient, Plan, RuleEvent
+from adherence.confirm import Confirmation, ConfirmError, confirm, open_dose_for_reply, snooze
+from adherence.models import CareTeam, Dose, DoseStatus, OutboxMessage, Patient, Plan, RuleEvent
 from adherence.outbox import enqueue
+from notifiers import texts
 from schedules import Catalog
 
 TAKEN = {
@@ -117,13 +118,6 @@ class ReplyOutcome:
     events: list[RuleEvent] | None = None
 
 
-def _help_text(team: CareTeam, language: str) -> str:
-    contact = team.phone or team.email or "your clinic"
-    if language == "es":
-        return f"{team.name}: recordatorios de su tratamiento. Contacto: {contact}. Responda T (tomada), S (omitir), Z (posponer), BROTE (sintomas), STOP (baja)."
-    return f"{team.name}: treatment reminders. Contact: {contact}. Reply T (taken), S (skip), Z (snooze), FLARE (new symptoms), STOP (opt out)."
-
-
 def handle_reply(
     session: Session,
     *,
@@ -138,7 +132,7 @@ def handle_reply(
     intent = parse_reply(text)
     team = session.get(CareTeam, patient.team_id)
     assert team is not None
-    es = patient.language == "es"
+    lang = patient.language
     if intent.kind == "stop":
         patient.sms_status = "opted_out"
         patient.updated_at = now
@@ -152,51 +146,25 @@ def handle_reply(
         patient.updated_at = now
         session.add(patient)
         session.commit()
-        return ReplyOutcome(
-            intent,
-            answer=(
-                f"{team.name}: recordatorios reanudados."
-                if es
-                else f"{team.name}: reminders resumed."
-            ),
-        )
+        return ReplyOutcome(intent, answer=texts.answer("resumed", lang, team=team.name))
     if intent.kind == "help":
-        return ReplyOutcome(intent, answer=_help_text(team, patient.language))
+        contact = team.phone or team.email
+        return ReplyOutcome(intent, answer=texts.help_answer(team.name, contact, lang))
     if intent.kind == "flare":
         event = _event(session, patient, "flare_reported", now, text_length=len(text))
         session.commit()
-        contact = team.phone or "your clinic"
         return ReplyOutcome(
-            intent,
-            events=[event],
-            answer=(
-                f"{team.name}: avisamos a su equipo. Si es urgente llame al {contact}."
-                if es
-                else f"{team.name}: your care team has been told. If urgent, call {contact}."
-            ),
+            intent, events=[event], answer=texts.flare_answer(team.name, team.phone, lang)
         )
     if intent.kind in ("taken", "skip", "snooze"):
         dose = open_dose_for_reply(session, patient.id, now)
         if dose is None:
-            return ReplyOutcome(
-                intent,
-                answer=(
-                    f"{team.name}: no hay ninguna dosis pendiente."
-                    if es
-                    else f"{team.name}: there is no dose waiting for an answer right now."
-                ),
-            )
+            return ReplyOutcome(intent, answer=texts.answer("no_dose", lang, team=team.name))
         if intent.kind == "snooze":
             until = snooze(session, dose=dose, minutes=intent.minutes or snooze_minutes, now=now)
             mins = max(1, round((until - now).total_seconds() / 60))
             return ReplyOutcome(
-                intent,
-                dose=dose,
-                answer=(
-                    f"Le recordaremos en {mins} min."
-                    if es
-                    else f"OK, we'll remind you in {mins} min."
-                ),
+                intent, dose=dose, answer=texts.answer("snoozed", lang, minutes=mins)
             )
         try:
             result = confirm(
@@ -211,13 +179,9 @@ def handle_reply(
             )
         except ConfirmError:
             return ReplyOutcome(intent, dose=dose)
-        if intent.kind == "taken":
-            answer = "Gracias, registrado." if es else "Thanks, recorded."
-            if result.late:
-                answer = "Gracias, registrado (tarde)." if es else "Thanks, recorded as late."
-        else:
-            answer = "Anotado: omitida." if es else "Noted: skipped."
-        return ReplyOutcome(intent, dose=dose, answer=answer, events=result.events)
+        return ReplyOutcome(
+            intent, dose=dose, answer=_recorded(intent, result, lang), events=result.events
+        )
     # Unknown: one help text per hour at most, never a conversation.
     recent = session.exec(
         select(OutboxMessage.id).where(
@@ -228,11 +192,7 @@ def handle_reply(
     ).first()
     if recent is not None:
         return ReplyOutcome(intent)
-    answer = (
-        "Responda T (tomada), S (omitir), Z (posponer) o AYUDA."
-        if es
-        else "Reply T (taken), S (skip), Z (snooze) or HELP."
-    )
+    answer = texts.answer("unknown", lang)
     enqueue(
         session,
         key=f"help:{patient.id}:{int(now.timestamp()) // 3600}",
@@ -245,6 +205,20 @@ def handle_reply(
     )
     session.commit()
     return ReplyOutcome(intent)
+
+
+def _recorded(intent: Intent, result: Confirmation, language: str) -> str:
+    """What the patient is told about a taken or skip reply: what the dose now says. A
+    reply that found the dose answered already (an earlier reply, perhaps one recorded a
+    moment before this one) is told so when that answer is not the one it gave."""
+    recorded = result.dose.status
+    if recorded == DoseStatus.TAKEN:
+        if not result.applied and intent.kind != "taken":
+            return texts.answer("already_taken", language)
+        return texts.answer("taken_late" if result.late else "taken", language)
+    if not result.applied and intent.kind != "skip":
+        return texts.answer("already_skipped", language)
+    return texts.answer("skipped", language)
 
 
 def _cancel_pending(session: Session, patient: Patient, now: datetime) -> None:

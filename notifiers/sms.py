@@ -21,6 +21,7 @@ class SmsMessage:
     body: str
     valid_until: datetime | None = None
     status_callback: str | None = None
+    purpose: str = ""  # what the message is for (reminder, nudge, ...): for metrics only
 
 
 @dataclass(frozen=True, slots=True)

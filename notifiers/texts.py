@@ -4,6 +4,7 @@ no drug name, diagnosis or dose unless the patient opted in; always how to answe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 LANGUAGES = ("en", "es")
 
@@ -59,3 +60,86 @@ def reminder(t: DoseText) -> str:
 
 def nudge(t: DoseText) -> str:
     return _NUDGE[_lang(t.language)].format(team=t.team, what=_what(t), time=t.local_time)
+
+
+# --- answers to a patient's reply ----------------------------------------------------------
+
+Answer = Literal[
+    "resumed",  # START
+    "help",  # HELP
+    "flare",  # FLARE, the team has a phone number
+    "flare_no_phone",
+    "no_dose",  # T, S or Z with no dose waiting for an answer
+    "snoozed",
+    "taken",
+    "taken_late",
+    "skipped",
+    "already_taken",  # the dose was answered already (perhaps by a reply a moment earlier)
+    "already_skipped",
+    "unknown",  # anything else: how to answer
+]
+
+_ANSWERS: dict[str, dict[Answer, str]] = {
+    "en": {
+        "resumed": "{team}: reminders resumed.",
+        "help": "{team}: treatment reminders. Contact: {contact}. Reply T (taken), S (skip), Z (snooze), FLARE (new symptoms), STOP (opt out).",
+        "flare": "{team}: your care team has been told. If urgent, call {contact}.",
+        "flare_no_phone": "{team}: your care team has been told. If urgent, call your clinic.",
+        "no_dose": "{team}: there is no dose waiting for an answer right now.",
+        "snoozed": "OK, we'll remind you in {minutes} min.",
+        "taken": "Thanks, recorded.",
+        "taken_late": "Thanks, recorded as late.",
+        "skipped": "Noted: skipped.",
+        "already_taken": "This dose was already recorded as taken.",
+        "already_skipped": "This dose was already recorded as skipped.",
+        "unknown": "Reply T (taken), S (skip), Z (snooze) or HELP.",
+    },
+    "es": {
+        "resumed": "{team}: recordatorios reanudados.",
+        "help": "{team}: recordatorios de su tratamiento. Contacto: {contact}. Responda T (tomada), S (omitir), Z (posponer), BROTE (sintomas), STOP (baja).",
+        "flare": "{team}: avisamos a su equipo. Si es urgente llame al {contact}.",
+        "flare_no_phone": "{team}: avisamos a su equipo. Si es urgente llame a su clínica.",
+        "no_dose": "{team}: no hay ninguna dosis pendiente.",
+        "snoozed": "Le recordaremos en {minutes} min.",
+        "taken": "Gracias, registrado.",
+        "taken_late": "Gracias, registrado (tarde).",
+        "skipped": "Anotado: omitida.",
+        "already_taken": "Esta dosis ya estaba registrada como tomada.",
+        "already_skipped": "Esta dosis ya estaba registrada como omitida.",
+        "unknown": "Responda T (tomada), S (omitir), Z (posponer) o AYUDA.",
+    },
+}
+_NO_CONTACT = {"en": "your clinic", "es": "su clínica"}
+
+
+def answer(kind: Answer, language: str = "en", *, team: str = "", minutes: int = 0) -> str:
+    """The answer to a reply, in the patient's language."""
+    return _ANSWERS[_lang(language)][kind].format(team=team, minutes=minutes)
+
+
+def help_answer(team: str, contact: str, language: str = "en") -> str:
+    """HELP: who is texting and how to reach them (``contact`` empty: the clinic)."""
+    lang = _lang(language)
+    return _ANSWERS[lang]["help"].format(team=team, contact=contact or _NO_CONTACT[lang])
+
+
+def flare_answer(team: str, phone: str, language: str = "en") -> str:
+    """FLARE: the care team is told; urgent cases call the team's phone."""
+    lang = _lang(language)
+    if not phone:
+        return _ANSWERS[lang]["flare_no_phone"].format(team=team)
+    return _ANSWERS[lang]["flare"].format(team=team, contact=phone)
+
+
+# --- the calendar feed link, texted at enrollment ------------------------------------------
+
+_FEED_LINK = {
+    "en": "{sender}add your therapy calendar to your phone: {url}",
+    "es": "{sender}agregue su calendario de tratamiento al teléfono: {url}",
+}
+
+
+def feed_link(team: str | None, url: str, language: str = "en") -> str:
+    """The text offering the patient their calendar feed; ``team`` None: no sender name."""
+    sender = f"{team}: " if team is not None else ""
+    return _FEED_LINK[_lang(language)].format(sender=sender, url=url)

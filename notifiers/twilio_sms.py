@@ -1,4 +1,5 @@
-"""SMS through Twilio with the real ``twilio`` client.
+"""SMS through Twilio with the real ``twilio`` client, and Twilio's webhook forms (an
+incoming text, a delivery status) parsed into plain values.
 
 Error mapping (Twilio's codes):
 * permanent, never retried: 21211 invalid 'To', 21614 not a mobile number, 21408 region
@@ -13,6 +14,7 @@ Error mapping (Twilio's codes):
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -40,6 +42,51 @@ class TwilioConfig:
     messaging_service_sid: str = ""
     api_base_url: str = "https://api.twilio.com"
     timeout: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class InboundSms:
+    """A text someone sent us, from Twilio's incoming-message webhook."""
+
+    sid: str  # Twilio's MessageSid: the same message retried by Twilio has the same one
+    from_number: str
+    to: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """A delivery status from Twilio's status callback for a message we sent."""
+
+    sid: str
+    status: str  # queued | sent | delivered | undelivered | failed | read | ...
+    error_code: int | None = None  # a carrier error (30003 unreachable, 30005 unknown, ...)
+
+
+def parse_inbound(
+    form: Mapping[str, str], idempotency_token: str | None = None
+) -> InboundSms | None:
+    """The webhook's form as plain values; None when it names no message (nothing could be
+    recorded once). Without a sid, Twilio's idempotency token (the same on its retries)
+    stands in for it."""
+    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    if not sid and idempotency_token:
+        sid = f"token:{idempotency_token}"
+    if not sid:
+        return None
+    return InboundSms(
+        sid=sid, from_number=form.get("From", ""), to=form.get("To", ""), body=form.get("Body", "")
+    )
+
+
+def parse_status(form: Mapping[str, str]) -> StatusUpdate | None:
+    """The status callback's form as plain values; None without a sid or a status."""
+    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    status = form.get("MessageStatus") or form.get("SmsStatus") or ""
+    if not sid or not status:
+        return None
+    code = form.get("ErrorCode") or ""
+    return StatusUpdate(sid=sid, status=status, error_code=int(code) if code.isdigit() else None)
 
 
 def validity_seconds(valid_until: datetime | None, now: datetime) -> int | None:

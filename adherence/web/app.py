@@ -4,12 +4,14 @@
 declared inside ``create_app`` at runtime.)
 
 Webhooks check ``X-Twilio-Signature`` against the configured public URL (behind a TLS
-proxy the URL Twilio signed is not the one we see) and answer 403 otherwise. An inbound
-``MessageSid`` is recorded once however often Twilio retries it.
+proxy the URL Twilio signed is not the one we see) and answer 403 otherwise, parse the
+form into plain values (``notifiers.twilio_sms``) and hand them to one domain step: an
+inbound text to ``adherence.inbound.receive_sms`` (which records a ``MessageSid`` once
+however often Twilio retries it), a delivery status to ``adherence.receipts.apply_status``
+on the outbox row named in the callback URL, applied at once.
 """
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
@@ -19,18 +21,18 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from adherence.bootstrap import App
+from adherence.inbound import receive_sms
 from adherence.metrics import DaemonState
-from adherence.models import InboundMessage, Patient
-from adherence.outbox import apply_status
-from adherence.replies import handle_reply
+from adherence.outbox import CALLBACK_PARAM
+from adherence.receipts import apply_status
 from adherence.web.api import api_routes
 from adherence.web.calendar import calendar_routes
+from notifiers.twilio_sms import InboundSms, StatusUpdate, parse_inbound, parse_status
 
 log = logging.getLogger("adherence.web")
 
@@ -46,7 +48,7 @@ def create_app(
 ) -> FastAPI:
     settings = app.settings
     state = state or DaemonState()
-    validator = RequestValidator(settings.twilio.auth_token)
+    validator = RequestValidator(settings.twilio.auth_token.get_secret_value())
     public = settings.http.public_base_url.rstrip("/")
     web = FastAPI(title="MS adherence daemon", version="0.1.0")
 
@@ -71,84 +73,51 @@ def create_app(
     async def inbound_sms(request: Request, form: Form) -> Response:
         if form is None:
             return Response("forbidden", status_code=403, media_type="text/plain")
-        answer = await run_in_threadpool(
-            _inbound, form, request.headers.get("I-Twilio-Idempotency-Token")
-        )
+        sms = parse_inbound(form, request.headers.get("I-Twilio-Idempotency-Token"))
+        answer = None if sms is None else await run_in_threadpool(_inbound, sms)
         reply = MessagingResponse()
         if answer:
             reply.message(answer)
         return Response(str(reply), media_type=TWIML)
 
-    def _inbound(form: dict[str, str], token: str | None) -> str | None:
-        sid = form.get("MessageSid") or form.get("SmsSid") or (f"token:{token}" if token else "")
-        if not sid:
-            return None
-        now = clock()
-        sender = form.get("From", "")
+    def _inbound(sms: InboundSms) -> str | None:
         with session() as s:
-            patient = s.exec(
-                select(Patient)
-                .where(Patient.phone == sender, Patient.active == True)  # noqa: E712
-                .order_by(Patient.id)
-            ).first()
-            row = InboundMessage(
-                provider_sid=sid,
-                patient_id=patient.id if patient else None,
-                from_number=sender,
-                body=form.get("Body", ""),
-                received_at=now,
-            )
-            s.add(row)
-            try:
-                s.commit()
-            except IntegrityError:
-                s.rollback()
-                log.info("inbound duplicate ignored")  # a webhook retry: recorded once
-                return None
-            if patient is None:
-                log.info("inbound from an unknown number ignored")
-                return None
-            outcome = handle_reply(
+            outcome = receive_sms(
                 s,
+                sms,
                 catalog=app.catalog,
-                patient=patient,
-                text=row.body,
-                now=now,
+                now=clock(),
                 snooze_minutes=settings.engine.snooze_minutes,
                 horizon_days=settings.engine.horizon_days,
             )
-            row.intent = outcome.intent.kind
-            row.dose_id = outcome.dose.id if outcome.dose else None
-            s.add(row)
-            s.commit()
-            state.metrics.replies.labels(outcome.intent.kind).inc()
-            log.info("inbound reply intent=%s patient=%s", outcome.intent.kind, patient.id)
-            wake()  # a snooze or a help text may need the engine now
-            return outcome.answer
+        if outcome is None:
+            return None
+        state.metrics.replies.labels(outcome.intent.kind).inc()
+        wake()  # a snooze or a help text may need the engine now
+        return outcome.answer
 
     @web.post("/webhooks/twilio/status")
-    async def status_callback(form: Form) -> Response:
+    async def status_callback(request: Request, form: Form) -> Response:
         if form is None:
             return Response("forbidden", status_code=403, media_type="text/plain")
-        await run_in_threadpool(_status, form)
+        update = parse_status(form)
+        if update is not None:
+            # Our row id, from the URL we gave Twilio with the message (absent for texts
+            # sent before it carried one: those are found by their sid).
+            raw = request.query_params.get(CALLBACK_PARAM, "")
+            await run_in_threadpool(_status, update, int(raw) if raw.isdigit() else None)
         return Response(status_code=204)
 
-    def _status(form: dict[str, str]) -> None:
-        sid = form.get("MessageSid") or form.get("SmsSid")
-        status = form.get("MessageStatus") or form.get("SmsStatus") or ""
-        code_raw = form.get("ErrorCode") or ""
-        code = int(code_raw) if code_raw.isdigit() else None
-        if not sid or not status:
-            return
-        # A callback can overtake us: the send's outcome (with this sid) is recorded by the
-        # next engine tick, a fraction of a second later. Give it a moment before giving up.
-        for _ in range(20):
-            with session() as s:
-                if apply_status(s, provider_id=sid, status=status, error_code=code, now=clock()):
-                    return
-            time.sleep(0.1)
-        log.info("status callback for an unknown message ignored status=%s", status)
-        log.info("status callback status=%s code=%s", status, code)
+    def _status(update: StatusUpdate, outbox_id: int | None) -> None:
+        with session() as s:
+            apply_status(
+                s,
+                provider_id=update.sid,
+                status=update.status,
+                error_code=update.error_code,
+                outbox_id=outbox_id,
+                now=clock(),
+            )
 
     @web.get("/healthz")
     def healthz() -> Response:

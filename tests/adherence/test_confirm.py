@@ -1,18 +1,26 @@
 """Recording what happened to a dose: clinic corrections with their history, SMS answers
-that never overwrite, which dose a reply is about, and entries that are refused."""
+that never overwrite, which dose a reply is about, and entries that are refused; and two
+writers on one dose at once (two sessions on one database, really interleaved), where the
+one that decided from what it read first never clobbers what the other committed."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import Engine, event
 from sqlmodel import Session, col, select
 
 from adherence.confirm import ConfirmError, confirm, open_dose_for_reply
 from adherence.dispatch import DispatchPolicy, dispatch_due
 from adherence.enrollment import pause_plan
 from adherence.materialize import materialize
-from adherence.models import DoseChange
+from adherence.models import Dose, DoseChange, Patient
+from adherence.replies import ReplyOutcome, handle_reply
 from schedules import Catalog
 from tests.adherence.engine_helpers import Enrolled, at, doses, enroll
 
@@ -179,3 +187,148 @@ def test_confirm_refuses_entries_that_cannot_be_true_and_changes_nothing(
     session.refresh(dose)
     assert dose.status == "cancelled"  # paused; no entry above touched it
     assert session.exec(select(DoseChange)).all() == []
+
+
+# --- two writers on one dose -------------------------------------------------------------
+
+
+def test_a_clinic_entry_decided_before_the_engine_marked_the_dose_missed_records_it_as_missed(
+    engine: Engine, session: Session, catalog: Catalog
+) -> None:
+    e = _enrolled(session, catalog)
+    dispatch_due(session, now=at(2026, 3, 2, 9), catalog=catalog, policy=DispatchPolicy())
+    # The coordinator's screen read the dose while it was still waiting for an answer...
+    seen = doses(session, e.plan)[0]
+    session.commit()
+    assert seen.status == "reminded"
+    # ...then the engine, in its own session, closed its window.
+    with Session(engine) as engine_side:
+        dispatch_due(engine_side, now=at(2026, 3, 2, 21), catalog=catalog, policy=DispatchPolicy())
+
+    result = confirm(
+        session,
+        catalog=catalog,
+        dose=seen,
+        status="taken",
+        at=at(2026, 3, 2, 13),
+        now=at(2026, 3, 3, 10),
+        via="clinic",
+        by="coordinator Ana",
+    )
+
+    # The correction's history says what the dose really was when it was corrected.
+    assert (result.old_status, result.applied) == ("missed", True)
+    [change] = session.exec(select(DoseChange)).all()
+    assert (change.old_status, change.new_status) == ("missed", "taken")
+    assert (doses(session, e.plan)[0].status, doses(session, e.plan)[0].taken_at) == (
+        "taken",
+        at(2026, 3, 2, 13),
+    )
+
+
+def test_a_reply_decided_from_an_earlier_read_never_overwrites_the_answer_given_meanwhile(
+    engine: Engine, session: Session, catalog: Catalog
+) -> None:
+    e = _enrolled(session, catalog)
+    dispatch_due(session, now=at(2026, 3, 2, 9), catalog=catalog, policy=DispatchPolicy())
+    assert e.patient.id is not None
+    seen = open_dose_for_reply(session, e.patient.id, at(2026, 3, 2, 9, 5))
+    session.commit()
+    assert seen is not None and seen.status == "reminded"
+    with Session(engine) as other:
+        patient = other.get(Patient, e.patient.id)
+        assert patient is not None
+        skip = handle_reply(
+            other, catalog=catalog, patient=patient, text="S", now=at(2026, 3, 2, 9, 6)
+        )
+    assert skip.answer == "Noted: skipped."
+
+    result = confirm(
+        session,
+        catalog=catalog,
+        dose=seen,
+        status="taken",
+        at=at(2026, 3, 2, 9, 7),
+        now=at(2026, 3, 2, 9, 7),
+        via="sms",
+    )
+
+    assert (result.applied, result.old_status, result.dose.status) == (False, "skipped", "skipped")
+    session.expire_all()
+    dose = session.get(Dose, seen.id)
+    assert dose is not None and (dose.status, dose.taken_at) == ("skipped", None)
+
+
+@contextmanager
+def meanwhile(
+    engine: Engine, table: str, action: Callable[[], None], *, wait: float
+) -> Iterator[list[threading.Thread]]:
+    """Run ``action`` on another thread (its own session) at the moment this thread is
+    about to write its first UPDATE of ``table``: after this thread has read and decided,
+    before it writes. Waits up to ``wait`` seconds for it, then lets this thread go on."""
+    me = threading.get_ident()
+    started: list[threading.Thread] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if threading.get_ident() != me or started:
+            return
+        if statement.lstrip().upper().startswith(f"UPDATE {table.upper()} "):
+            other = threading.Thread(target=action, daemon=True)
+            started.append(other)
+            other.start()
+            other.join(wait)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield started
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        for other in started:
+            other.join(60)
+
+
+def test_two_replies_at_once_one_is_recorded_and_the_other_is_told_so(
+    engine: Engine, session: Session, catalog: Catalog
+) -> None:
+    e = _enrolled(session, catalog)
+    dispatch_due(session, now=at(2026, 3, 2, 9), catalog=catalog, policy=DispatchPolicy())
+    session.commit()
+    sqlite = engine.dialect.name == "sqlite"
+    second: list[ReplyOutcome] = []
+    blocked: list[bool] = []
+
+    def skip_reply() -> None:
+        with Session(engine, expire_on_commit=False) as other:
+            patient = other.get(Patient, e.patient.id)
+            assert patient is not None
+            second.append(
+                handle_reply(
+                    other, catalog=catalog, patient=patient, text="S", now=at(2026, 3, 2, 9, 6)
+                )
+            )
+
+    with meanwhile(engine, "dose", skip_reply, wait=0.5 if sqlite else 30) as others:
+        # "T" reads the dose and decides; "S" arrives before it writes.
+        first = handle_reply(
+            session, catalog=catalog, patient=e.patient, text="T", now=at(2026, 3, 2, 9, 6)
+        )
+        blocked.append(others[0].is_alive())
+
+    [skip] = second
+    dose = doses(session, e.plan)[0]
+    if sqlite:
+        # BEGIN IMMEDIATE: the reply that read first holds the write lock until it commits,
+        # so the other waited, then found the dose answered (no dose waiting any more).
+        assert blocked == [True]
+        assert (dose.status, first.answer) == ("taken", "Thanks, recorded.")
+        assert (
+            skip.answer == "Riverside MS Clinic: there is no dose waiting for an answer right now."
+        )
+    else:
+        # PostgreSQL: the other committed between our read and our write; the conditional
+        # update saw it, the dose was read again, and the earlier answer stands.
+        assert blocked == [False]
+        assert (dose.status, skip.answer) == ("skipped", "Noted: skipped.")
+        assert first.answer == "This dose was already recorded as skipped."
+        assert first.dose is not None and first.dose.status == "skipped"
+    assert dose.confirmed_via == "sms"

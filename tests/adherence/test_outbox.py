@@ -7,11 +7,14 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from adherence.enrollment import create_patient, create_team
+from adherence.mail import email_route, enqueue_email
 from adherence.models import OutboxMessage, Patient
-from adherence.outbox import RateLimiter, apply_status, deliver, enqueue, reconcile_in_flight
+from adherence.outbox import RateLimiter, deliver, deliver_due, enqueue, sms_route
+from adherence.receipts import apply_status, reconcile_in_flight
+from notifiers.email import Email
 from notifiers.sms import MemorySms, SendResult, SmsMessage, TransportError
 
 PHONE = "+12025550143"
@@ -243,3 +246,108 @@ def test_a_reminder_whose_window_closed_while_down_is_recorded_not_sent(
     deliver(session, now=later, channel=channel)
     assert [m.key for m in channel.sent] != [row.key]  # never sent late
     assert all(m.key != row.key for m in channel.sent)
+
+
+@dataclass
+class Down:
+    """A mail server that cannot be reached: every send says so."""
+
+    name: str = "down"
+    calls: int = 0
+
+    def send(self, email: Email) -> SendResult:
+        self.calls += 1
+        raise TransportError("mail server unreachable", permanent=False, outcome="unavailable")
+
+
+@dataclass
+class Broken:
+    """A channel with a bug: it raises something no channel should."""
+
+    name: str = "broken"
+
+    def send(self, message: object) -> SendResult:
+        raise RuntimeError("bug")
+
+
+def _queue_email(session: Session, now: datetime, count: int) -> None:
+    for n in range(count):
+        enqueue_email(
+            session,
+            key=f"mail:{n}",
+            to=f"coord{n}@example.org",
+            subject="Flags",
+            text="digest",
+            purpose="digest",
+            now=now,
+        )
+    session.commit()
+
+
+def _by_channel(session: Session, channel: str) -> list[OutboxMessage]:
+    session.expire_all()
+    return list(
+        session.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.channel == channel)
+            .order_by(col(OutboxMessage.id))
+        ).all()
+    )
+
+
+def test_one_delivery_pass_sends_every_channel_and_a_dead_mail_server_holds_back_only_mail(
+    session: Session, t0: datetime
+) -> None:
+    p = _patient(session, t0)
+    _enqueue(session, t0, p, key="t1")
+    _enqueue(session, t0, p, key="t2")
+    _queue_email(session, t0, 3)
+    texts, mail = MemorySms(), Down()
+
+    handed = deliver_due(session, now=t0, routes=[sms_route(texts), email_route(mail)])
+
+    assert handed == 2 and len(texts.sent) == 2
+    assert [r.status for r in _by_channel(session, "sms")] == ["sent", "sent"]
+    # One attempt waited out the dead server; the other two were given back untried.
+    assert mail.calls == 1
+    rows = _by_channel(session, "email")
+    assert [(r.status, r.attempts) for r in rows] == [
+        ("pending", 1),
+        ("pending", 0),
+        ("pending", 0),
+    ]
+    assert len({r.next_attempt_at for r in rows}) == 1
+
+
+def test_a_channel_raising_something_unexpected_never_stops_the_loop(
+    session: Session, t0: datetime
+) -> None:
+    p = _patient(session, t0)
+    _enqueue(session, t0, p, key="t1")
+    _queue_email(session, t0, 1)
+
+    assert deliver_due(session, now=t0, routes=[sms_route(Broken()), email_route(Broken())]) == 0
+
+    # A text may have left before the library raised: asked about before any resend. An
+    # e-mail is simply tried again later.
+    [text_row] = _by_channel(session, "sms")
+    [mail_row] = _by_channel(session, "email")
+    assert (text_row.status, text_row.next_attempt_at) == ("sending", None)
+    assert mail_row.status == "pending" and mail_row.next_attempt_at is not None
+    assert mail_row.next_attempt_at > t0 and "unexpected RuntimeError" in mail_row.error
+
+
+def test_each_text_is_sent_with_a_status_callback_url_naming_its_row(
+    session: Session, t0: datetime
+) -> None:
+    p = _patient(session, t0)
+    for key in ("a", "b"):
+        _enqueue(session, t0, p, key=key)
+    channel = MemorySms()
+
+    deliver(session, now=t0, channel=channel, status_callback="https://clinic.example/hooks/status")
+
+    ids = [r.id for r in _by_channel(session, "sms")]
+    assert [m.status_callback for m in channel.sent] == [
+        f"https://clinic.example/hooks/status?outbox={row_id}" for row_id in ids
+    ]

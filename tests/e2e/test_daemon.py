@@ -70,7 +70,8 @@ def test_daemon_texts_a_due_dose_and_a_signed_reply_marks_it_taken(world: World)
     [msg] = wait_for(lambda: world.fake.sent_to(phone), 20, "the reminder")
     assert msg["from"] == "+12025550100"
     assert "Aubagio" not in msg["body"] and "teriflunomide" not in msg["body"]  # discreet
-    assert msg["status_callback"] == f"{daemon.base}/webhooks/twilio/status"
+    callback = msg["status_callback"]
+    assert callback.startswith(f"{daemon.base}/webhooks/twilio/status?outbox=")
     assert 0 < int(msg["validity_period"]) <= 12 * 3600
     status, body = world.post_signed(
         daemon,
@@ -80,16 +81,19 @@ def test_daemon_texts_a_due_dose_and_a_signed_reply_marks_it_taken(world: World)
     assert status == 200 and "<Message>Thanks, recorded.</Message>" in body
     doses = world.doses("e2e-0-1000")
     assert doses[0]["status"] == "taken" and doses[0]["confirmed_via"] == "sms"
-    # A delivery status callback moves the message forward, never back.
-    for st in ("delivered", "sent"):
-        code, _ = world.post_signed(
-            daemon, "/webhooks/twilio/status", {"MessageSid": msg["sid"], "MessageStatus": st}
-        )
+    # A delivery status callback moves the message forward, never back: at the URL the
+    # message was sent with (naming its row), and at the plain one older texts carry.
+    for path, st in (
+        (callback.removeprefix(daemon.base), "delivered"),
+        ("/webhooks/twilio/status", "sent"),
+    ):
+        code, _ = world.post_signed(daemon, path, {"MessageSid": msg["sid"], "MessageStatus": st})
         assert code == 204
     engine = make_engine(world.db_url)
     with Session(engine) as s:
         row = s.exec(select(OutboxMessage).where(OutboxMessage.provider_id == msg["sid"])).one()
         assert row.status == "delivered"
+        assert callback == f"{daemon.base}/webhooks/twilio/status?outbox={row.id}"
     engine.dispose()
     with urlopen(daemon.base + "/healthz", timeout=5) as r:
         health = json.load(r)
@@ -98,7 +102,9 @@ def test_daemon_texts_a_due_dose_and_a_signed_reply_marks_it_taken(world: World)
     with urlopen(daemon.base + "/metrics", timeout=5) as r:
         metrics = r.read().decode()
     assert 'adherence_replies_total{intent="taken"} 1.0' in metrics
-    assert 'adherence_messages_sent_total{purpose="sms"} 1.0' in metrics
+    # Labelled with what the message was for (the channel is always SMS here).
+    assert 'adherence_messages_sent_total{purpose="reminder"} 1.0' in metrics
+    assert 'purpose="sms"' not in metrics
     assert "adherence_send_latency_seconds_count 1.0" in metrics
     assert phone not in metrics  # no phone numbers in metrics
     assert daemon.terminate() == 0  # SIGTERM: a clean exit
