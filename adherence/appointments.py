@@ -17,7 +17,6 @@ appointment. Booking, moving and cancelling each leave an audit row (who, when, 
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from adherence import audit
 from adherence.config import Settings, reminder_days
 from adherence.dispatch import in_quiet_hours
 from adherence.invitations import invite
@@ -35,7 +35,6 @@ from adherence.materialize import first_action, materialize
 from adherence.models import (
     DOSE_OPEN,
     Appointment,
-    AuditEvent,
     CareTeam,
     Dose,
     OutboxMessage,
@@ -358,16 +357,15 @@ def _audit(
     now: datetime,
     **details: object,
 ) -> None:
-    session.add(
-        AuditEvent(
-            at=now,
-            actor=by or "unknown",
-            team_id=team_id,
-            action=action,
-            resource=f"appointment:{appointment.id}",
-            patient_id=appointment.patient_id,
-            details_json=json.dumps(details, default=str, sort_keys=True),
-        )
+    audit.record(
+        session,
+        actor=by or "unknown",
+        team_id=team_id,
+        action=action,
+        resource=f"appointment:{appointment.id}",
+        now=now,
+        patient_id=appointment.patient_id,
+        details=details,
     )
 
 

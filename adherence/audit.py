@@ -3,7 +3,8 @@
 ``record`` only adds the row to the session: the caller commits it together with the read,
 so a read that fails leaves no row and a row is never lost for a read that was answered.
 Details are for context (a date range, a format, a count); anything that looks like a
-secret or a message is dropped before it is written.
+secret or a message is dropped before it is written. Every audit row is written here, so
+that rule (and the column limits) hold for all of them.
 """
 
 from __future__ import annotations
@@ -35,10 +36,14 @@ def cli_actor() -> str:
 
 
 def clean_details(details: dict[str, Any] | None) -> dict[str, Any]:
+    """``details`` without what may hold a secret or a message: a key that names one is
+    dropped unless its value is a number or a flag (a count of withdrawn texts is context,
+    and no token or body fits in one)."""
     return {
         k: v
         for k, v in (details or {}).items()
-        if not any(hint in k.lower() for hint in _SECRET_HINTS)
+        if isinstance(v, int | float)  # bool is an int
+        or not any(hint in k.lower() for hint in _SECRET_HINTS)
     }
 
 

@@ -1,5 +1,6 @@
-"""Builds the pieces once (settings, database engine, catalog, SMS channel) and hands
-them to whoever asked: the CLI, the daemon, the simulation, tests."""
+"""Builds the pieces once (settings, database engine, catalog) and hands them to whoever
+asked: the CLI, the daemon, the simulation, tests. A foundation: it imports storage and
+config only, never an engine step (the engine builds its own policy from the settings)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from sqlmodel import Session
 
 from adherence.config import Settings, twilio_configured
 from adherence.db import check_schema, make_engine
-from adherence.dispatch import DispatchPolicy
 from schedules import Catalog, load_catalog
 
 
@@ -27,17 +27,6 @@ class App:
     def session(self) -> Iterator[Session]:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
-
-    @property
-    def policy(self) -> DispatchPolicy:
-        from datetime import timedelta
-
-        eng = self.settings.engine
-        return DispatchPolicy(
-            nudges=eng.nudges,
-            nudge_every=timedelta(minutes=eng.nudge_every_minutes),
-            horizon_days=eng.horizon_days,
-        )
 
 
 def build_app(settings: Settings, *, check: bool = True) -> App:
@@ -60,5 +49,5 @@ def configure_logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     # Libraries that would log phone numbers, bodies or URLs with tokens at INFO.
-    for noisy in ("twilio", "twilio.http_client", "apscheduler", "uvicorn.access", "httpx"):
+    for noisy in ("twilio", "twilio.http_client", "uvicorn.access", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

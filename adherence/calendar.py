@@ -1,8 +1,8 @@
 """Calendar feeds: tokens, what a patient's (or a care team's) feed shows, and a render cache.
 
-Tokens are ``secrets.token_urlsafe(32)`` (256 random bits) and only their SHA-256 is stored,
-so a feed URL cannot be shown again after it was issued: rotating issues a new one and the old
-URL answers exactly like a token that never existed.
+Tokens come from ``adherence.tokens`` (256 random bits, only their SHA-256 stored), so a feed
+URL cannot be shown again after it was issued: rotating issues a new one and the old URL
+answers exactly like a token that never existed.
 
 What a patient's feed shows, in the patient's zone, over [calendar] past_days/future_days:
 - doses (15 minutes, not busy), past ones with their recorded status in the title;
@@ -22,7 +22,6 @@ taken (2); a clinic correction adds a ``dose_change`` row. Appointments carry th
 from __future__ import annotations
 
 import hashlib
-import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -36,13 +35,15 @@ from sqlalchemy import bindparam, func, true
 from sqlmodel import Session, col, select
 
 from adherence.config import Settings
-from adherence.models import Appointment, CareTeam, Dose, DoseChange, Patient, Plan
+from adherence.models import DOSE_OPEN, Appointment, CareTeam, Dose, DoseChange, Patient, Plan
 from adherence.outbox import enqueue
+from adherence.tokens import hash_token as token_hash
+from adherence.tokens import new_token
 from adherence.utc import from_storage, latest
+from notifiers import texts
 from notifiers.ical import CalEvent, FeedInfo, feed
 from schedules import Catalog
 
-TOKEN_BYTES = 32  # 256 bits from token_urlsafe; the issue asks for at least 128
 MAX_TOKEN_LENGTH = 128  # longer "tokens" are not looked up at all (still the same 404)
 DOSE_MINUTES = 15
 STATUS_RANK = {"scheduled": 0, "reminded": 0, "missed": 1, "not_sent": 1, "taken": 2, "skipped": 2}
@@ -68,14 +69,6 @@ class CalendarError(ValueError):
 
 
 # --- tokens ------------------------------------------------------------------------------------
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(TOKEN_BYTES)
 
 
 def rotate(session: Session, owner: Patient | CareTeam, *, now: datetime) -> str:
@@ -169,16 +162,11 @@ def offer_feed_link(
     team = session.get(CareTeam, patient.team_id)
     token = issue_patient_token(session, patient, now=now)
     url = feed_urls(settings, token).url
-    sender = f"{team.name}: " if team is not None else ""
-    if patient.language == "es":
-        body = f"{sender}agregue su calendario de tratamiento al teléfono: {url}"
-    else:
-        body = f"{sender}add your therapy calendar to your phone: {url}"
     enqueue(
         session,
         key=f"calendar_link:{patient.id}:{patient.calendar_token_hash}",
         to=patient.phone,
-        body=body,
+        body=texts.feed_link(team.name if team is not None else None, url, patient.language),
         purpose="calendar_link",
         now=now,
         valid_until=now + timedelta(days=1),
@@ -433,7 +421,7 @@ def team_events(
         .where(
             col(Dose.patient_id).in_(ids),
             Dose.kind == "infusion",
-            col(Dose.status).in_(("scheduled", "reminded")),
+            col(Dose.status).in_(DOSE_OPEN),
             Dose.due_at >= window.start,
             Dose.due_at < window.end,
         )
@@ -481,8 +469,6 @@ class Rendered:
 
 def etag_of(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
-
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,12 @@
 """Care coordinators and their API bearer tokens.
 
-A token is shown once, when it is issued; only its SHA-256 is stored, so a copy of the
-database opens nothing. A token has 256 random bits (``secrets.token_urlsafe(32)``): a
-plain hash (no salt, no slow KDF) is enough against guessing and keeps the lookup an index
-hit. The ``msa_`` prefix lets secret scanners and people recognise a leaked token.
+A token is shown once, when it is issued; only its hash is stored (made and hashed by
+``adherence.tokens``, like the calendar feed tokens). The ``msa_`` prefix lets secret
+scanners and people recognise a leaked token.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import datetime
 
 from sqlmodel import Session, select
@@ -24,6 +21,8 @@ from adherence.enrollment import (
     valid_zone,
 )
 from adherence.models import CareTeam, Coordinator
+from adherence.tokens import hash_token
+from adherence.tokens import new_token as _new_token
 from schedules.localtime import parse_hhmm
 
 TOKEN_PREFIX = "msa_"
@@ -35,11 +34,7 @@ class CoordinatorError(ValueError):
 
 
 def new_token() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return _new_token(TOKEN_PREFIX)
 
 
 def valid_digest_time(raw: str, field: str = "digest time") -> str:

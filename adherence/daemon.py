@@ -1,10 +1,18 @@
-"""`adherence run`: APScheduler jobs that call the engine steps, plus the HTTP service.
+"""The engine half of `adherence run`: a worker thread that runs the engine tick when the
+next dose or message is due.
 
-The tick job runs when the next dose or message is due (never later than
-``max_sleep_seconds``), so a reminder leaves within a second or two of its time without
-polling. Per-dose state lives in our tables; APScheduler holds only two jobs.
-Several daemons may share one PostgreSQL database: dose and message claims use
-``FOR UPDATE SKIP LOCKED`` and materialising is guarded by an advisory lock.
+The loop is APScheduler's own main loop without the job store: run the tick, then wait on a
+``threading.Event`` for the sleep the tick returned (never longer than
+``max_sleep_seconds``). ``wake()`` sets the event when work arrives (a webhook recorded a
+reply), so the next tick starts at once; ``stop`` sets it too, so shutting down never waits
+out a sleep. A reminder leaves within a second or two of its time without polling.
+Per-dose state lives in our tables, none in the loop. Several daemons may share one
+PostgreSQL database: dose and message claims use ``FOR UPDATE SKIP LOCKED`` and
+materialising is guarded by an advisory lock.
+
+The HTTP service is not built here: the CLI's ``run`` command puts this worker and the web
+app in one process (the web app reads ``Worker.state`` and calls ``Worker.wake``), so the
+daemon and the web layer never import each other.
 """
 
 from __future__ import annotations
@@ -14,11 +22,10 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, func, text
 from sqlmodel import col, select
 
@@ -26,16 +33,17 @@ from adherence.bootstrap import App, sms_channel_name
 from adherence.clock import Clock, SystemClock
 from adherence.config import Settings
 from adherence.dispatch import next_due
-from adherence.engine import TickResult, tick
+from adherence.engine import TickResult, dispatch_policy, tick
 from adherence.mail import make_email_channel
 from adherence.metrics import DaemonState
 from adherence.models import Dose
-from adherence.outbox import Sender, reconcile_in_flight
+from adherence.outbox import Sender
+from adherence.receipts import reconcile_in_flight
 from notifiers.sms import ConsoleSms, SendResult, SmsChannel, SmsMessage, TransportError
 
 log = logging.getLogger("adherence.daemon")
 MATERIALIZE_LOCK = 0x4D53_0001  # advisory lock key ("MS" + 1)
-HAND_BACK_AFTER = 1.0  # seconds: shorter waits happen inside the running tick job
+RETRY_AFTER_FAILURE = timedelta(seconds=5)
 
 
 @dataclass
@@ -58,7 +66,7 @@ class TimedChannel:
             raise
         finally:
             self.state.metrics.send_latency.observe(time.perf_counter() - started)
-        self.state.metrics.messages_sent.labels("sms").inc()
+        self.state.metrics.messages_sent.labels(message.purpose or "unknown").inc()
         return result
 
     def reconcile(self, message: SmsMessage, since: datetime) -> str | None:
@@ -74,7 +82,7 @@ def make_channel(settings: Settings) -> SmsChannel:
         return TwilioSms(
             TwilioConfig(
                 account_sid=tw.account_sid,
-                auth_token=tw.auth_token,
+                auth_token=tw.auth_token.get_secret_value(),
                 from_number=tw.from_number,
                 messaging_service_sid=tw.messaging_service_sid,
                 api_base_url=tw.api_base_url,
@@ -121,11 +129,13 @@ class Worker:
         )
         self.reconcile_after = timedelta(seconds=tw.timeout_seconds + 5)
         self.mailer = make_email_channel(app.settings)
+        self.policy = dispatch_policy(app.settings)
         self.next_materialize = self.clock.now()
-        self.scheduler: BackgroundScheduler | None = None
         self.first = True
         self.stopping = threading.Event()
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # one tick at a time, and none while stop() records
+        self._wakeup = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def run_once(self) -> TickResult:
         with self.lock:
@@ -158,7 +168,7 @@ class Worker:
                     s,
                     now=now,
                     catalog=self.app.catalog,
-                    policy=self.app.policy,
+                    policy=self.policy,
                     sender=self.sender,
                     horizon_days=eng.horizon_days,
                     do_materialize=do_mat,
@@ -185,64 +195,51 @@ class Worker:
                 log.info("rule event type=%s plan=%s", event.type, event.plan_id)
             return result
 
-    def tick_job(self) -> None:
-        """Run the engine until its next step is more than a moment away, then hand the
-        wait back to APScheduler. Short waits (work still queued, sends on the wire) stay in
-        this run: a job re-added for "right now" while this run is still on the books would
-        be skipped by APScheduler as a second instance, and the daemon would go quiet."""
+    def loop(self) -> None:
+        """Tick, then sleep until the next step is due, ``wake()`` or ``stop()``."""
+        max_sleep = timedelta(seconds=self.app.settings.engine.max_sleep_seconds)
         while not self.stopping.is_set():
-            now = self.clock.now()
+            # Cleared before the tick: a wake() while it runs makes the next one start at once.
+            self._wakeup.clear()
             try:
                 nxt = self.run_once().next_at
             except Exception:
                 log.exception("tick failed; retrying shortly")
-                nxt = now + timedelta(seconds=5)
-            limit = self.clock.now() + timedelta(seconds=self.app.settings.engine.max_sleep_seconds)
+                nxt = self.clock.now() + RETRY_AFTER_FAILURE
+            limit = self.clock.now() + max_sleep
             when = min(nxt, limit) if nxt else limit
             wait = (when - self.clock.now()).total_seconds()
-            if wait <= HAND_BACK_AFTER:
-                self.stopping.wait(max(0.0, wait))
-                continue
-            if self.scheduler is not None and not self.stopping.is_set():
-                self.scheduler.add_job(
-                    self.tick_job,
-                    "date",
-                    run_date=when,
-                    id="tick",
-                    replace_existing=True,
-                    misfire_grace_time=None,
-                    coalesce=True,
-                    max_instances=1,
-                )
-            return
+            if wait > 0:
+                self._wakeup.wait(wait)
 
     def wake(self) -> None:
         """Run the tick now (after a webhook changed something)."""
-        if self.scheduler is not None and not self.stopping.is_set():
-            # JobLookupError: the tick is running right now and reschedules itself.
-            with suppress(Exception):
-                self.scheduler.modify_job("tick", next_run_time=datetime.now(UTC))
+        self._wakeup.set()
 
     def start(self) -> None:
-        self.scheduler = BackgroundScheduler(timezone=UTC)
-        self.scheduler.start()
-        self.state.scheduler_running = True
+        """Run ``loop`` on its own thread (the HTTP service keeps the main one)."""
         self.state.started_at = self.clock.now()
-        self.scheduler.add_job(
-            self.tick_job,
-            "date",
-            run_date=datetime.now(UTC),
-            id="tick",
-            misfire_grace_time=None,
-            coalesce=True,
-            max_instances=1,
-        )
+        self.state.scheduler_running = True
+        self._thread = threading.Thread(target=self._run, name="adherence-tick", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.loop()
+        finally:
+            self.state.scheduler_running = False  # /healthz turns unhealthy if the loop dies
+
+    def request_stop(self) -> None:
+        """No new tick from now on; the one running (if any) finishes. Safe in a signal
+        handler: it only sets events."""
+        self.stopping.set()
+        self._wakeup.set()
 
     def stop(self) -> None:
         """Stop taking new work; let in-flight sends finish (their rows are then recorded)."""
-        self.stopping.set()
-        if self.scheduler is not None:
-            self.scheduler.shutdown(wait=True)
+        self.request_stop()
+        if self._thread is not None:
+            self._thread.join()
         self.state.scheduler_running = False
         with self.lock, self.app.session() as s:
             recorded = self.sender.finish(s, self.clock.now())
@@ -250,48 +247,28 @@ class Worker:
             log.info("recorded %d in-flight sends before exit", recorded)
         self.sender.close(wait=True)
 
+    # What `adherence run` logs around the worker's life.
 
-def run_daemon(
-    app: App, *, host: str, port: int, once: bool = False, channel: SmsChannel | None = None
-) -> int:
-    import uvicorn
-
-    from adherence.web import create_app
-
-    state = DaemonState()
-    chan = channel or make_channel(app.settings)
-    worker = Worker(app, chan, state)
-    log.info("daemon starting channel=%s database=%s", chan.name, app.engine.dialect.name)
-    if once:
-        result = worker.run_once()
-        worker.stop()
+    def once(self) -> None:
+        """``--once``: every due step once, then the sends on the wire recorded."""
+        result = self.run_once()
+        self.stop()
         log.info("once: next action at %s", result.next_at.isoformat() if result.next_at else "-")
-        return 0
-    web = create_app(app, state=state, wake=worker.wake)
 
-    class Server(uvicorn.Server):
-        @contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            # uvicorn re-raises SIGTERM after its shutdown, which would kill the process
-            # before our in-flight sends are recorded: we handle the signals ourselves.
-            yield
-
-    server = Server(
-        uvicorn.Config(web, host=host, port=port, log_level="warning", access_log=False)
-    )
-
-    def _exit(signum: int, _frame: object) -> None:
+    def signalled(self, signum: int) -> None:
         log.info("signal %s: stopping", signal.Signals(signum).name)
-        server.should_exit = True
-        worker.stopping.set()
+        self.request_stop()
 
-    signal.signal(signal.SIGTERM, _exit)
-    signal.signal(signal.SIGINT, _exit)
-    worker.start()
-    try:
-        server.run()  # returns once should_exit is set and open requests are answered
-    finally:
+    def shutdown(self) -> None:
         log.info("daemon stopping: finishing in-flight sends")
-        worker.stop()
+        self.stop()
         log.info("daemon stopped")
-    return 0
+
+
+def open_worker(app: App, channel: SmsChannel | None = None) -> Worker:
+    """The worker `adherence run` starts: the configured SMS channel (or ``channel``) and
+    fresh metrics in ``worker.state``, which the web app reports."""
+    chan = channel or make_channel(app.settings)
+    worker = Worker(app, chan, DaemonState())
+    log.info("daemon starting channel=%s database=%s", chan.name, app.engine.dialect.name)
+    return worker

@@ -31,6 +31,16 @@ class TickResult:
     next_at: datetime | None
 
 
+def dispatch_policy(settings: Settings) -> DispatchPolicy:
+    """The dispatcher's rules from ``[engine]``: the daemon and the simulation use the same."""
+    eng = settings.engine
+    return DispatchPolicy(
+        nudges=eng.nudges,
+        nudge_every=timedelta(minutes=eng.nudge_every_minutes),
+        horizon_days=eng.horizon_days,
+    )
+
+
 def tick(
     session: Session,
     *,

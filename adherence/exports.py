@@ -34,7 +34,7 @@ from adherence.measures import (
     measure_rows,
     row_maker,
 )
-from adherence.models import CareTeam, Dose, Flag, Patient, Plan
+from adherence.models import DOSE_FINAL, CareTeam, Dose, Flag, Patient, Plan
 from adherence.plans import plan_times, regimen_for
 from adherence.utc import instant
 from schedules import Catalog, Regimen
@@ -572,7 +572,7 @@ def _fhir(
                 entry(_urn("plan", plan.id), _medication_request(plan, regimen, patient_ref))
             )
         for d in data.doses:
-            if d.status not in ("taken", "missed", "skipped"):
+            if d.status not in DOSE_FINAL:
                 continue
             res = _administration(d, regimens[d.plan_id], patient_ref, _urn("plan", d.plan_id))
             chunk.append(entry(_urn("dose", d.id), res))

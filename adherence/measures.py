@@ -27,13 +27,13 @@ from sqlalchemy import String, select, type_coerce
 from sqlmodel import Session, col
 
 from adherence.config import Settings
-from adherence.models import CareTeam, Dose, Patient, Plan
+from adherence.models import DOSE_FINAL, CareTeam, Dose, Patient, Plan
 from adherence.plans import regimen_for
 from adherence.utc import day_bounds_text, instant
 from schedules import Catalog, Regimen
 
 PDC_KINDS = ("oral", "injectable")  # therapy kinds measured by PDC (PDC-MS: non-infused DMTs)
-FINAL = ("taken", "missed", "skipped")  # a dose that counts as scheduled
+FINAL = DOSE_FINAL  # a dose that counts as scheduled
 NOT_SCHEDULED = ("cancelled", "not_sent")  # dropped from the schedule (plan stopped, ...)
 # Doses after the period are read only to know the interval of the period's last doses.
 LOOKAHEAD_DAYS = 200

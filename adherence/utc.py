@@ -34,9 +34,9 @@ def from_storage(raw: Any) -> datetime | None:
         return None
     if isinstance(raw, str):
         return datetime.fromisoformat(raw).replace(tzinfo=UTC)
-    if raw.tzinfo is None:
-        return raw.replace(tzinfo=UTC)
-    return raw.astimezone(UTC)
+    if not isinstance(raw, datetime):
+        raise TypeError(f"not a stored instant: {raw!r}")
+    return raw.replace(tzinfo=UTC) if raw.tzinfo is None else raw.astimezone(UTC)
 
 
 def instant(raw: Any) -> datetime:

@@ -1,12 +1,24 @@
-"""`adherence run`: the daemon."""
+"""`adherence run`: the daemon's worker and the HTTP service, composed in one process.
+
+The CLI is where the two meet: ``adherence.daemon`` runs the engine and knows nothing of
+HTTP, ``adherence.web`` serves requests and knows the worker only as the state it reports
+and the ``wake`` it calls, so neither imports the other.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from adherence.cli.common import Config, fail, load_app
+
+if TYPE_CHECKING:
+    from adherence.bootstrap import App
+    from notifiers.sms import SmsChannel
 
 
 def run(
@@ -25,7 +37,6 @@ def run(
     """Run the daemon: reminders, replies, the HTTP service."""
     from adherence.bootstrap import configure_logging
     from adherence.clock import SystemClock
-    from adherence.daemon import run_daemon
     from adherence.db import upgrade
     from adherence.demo import seed_demo
 
@@ -47,7 +58,48 @@ def run(
         )
     http = app.settings.http
     try:
-        code = run_daemon(app, host=host or http.host, port=port or http.port, once=once)
+        code = serve(app, host=host or http.host, port=port or http.port, once=once)
     except OSError as exc:
         fail(f"cannot listen on {host or http.host}:{port or http.port}: {exc.strerror}")
     raise typer.Exit(code)
+
+
+def serve(
+    app: App, *, host: str, port: int, once: bool = False, channel: SmsChannel | None = None
+) -> int:
+    """Start the worker, serve HTTP on ``host:port`` until SIGTERM/SIGINT, then let the
+    worker record its sends on the wire. With ``once``: one tick, no HTTP."""
+    import uvicorn
+
+    from adherence.daemon import open_worker
+    from adherence.web import create_app
+
+    worker = open_worker(app, channel)
+    if once:
+        worker.once()
+        return 0
+    web = create_app(app, state=worker.state, wake=worker.wake)
+
+    class Server(uvicorn.Server):
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # uvicorn re-raises SIGTERM after its shutdown, which would kill the process
+            # before our in-flight sends are recorded: we handle the signals ourselves.
+            yield
+
+    server = Server(
+        uvicorn.Config(web, host=host, port=port, log_level="warning", access_log=False)
+    )
+
+    def _exit(signum: int, _frame: object) -> None:
+        worker.signalled(signum)
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, _exit)
+    signal.signal(signal.SIGINT, _exit)
+    worker.start()
+    try:
+        server.run()  # returns once should_exit is set and open requests are answered
+    finally:
+        worker.shutdown()
+    return 0

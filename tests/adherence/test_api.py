@@ -237,7 +237,9 @@ def test_openapi_lists_every_endpoint_with_the_bearer_scheme(world: World) -> No
         else:
             assert "$ref" in json.dumps(ok["application/json"]["schema"]), (method, path)
     schemas = doc["components"]["schemas"]
-    assert {"PatientPublic", "PlanPublic", "DosePublic", "FlagPublic", "MeasuresOut"} <= set(schemas)
+    assert {"PatientPublic", "PlanPublic", "DosePublic", "FlagPublic", "MeasuresOut"} <= set(
+        schemas
+    )
     assert schemas["ResolveIn"]["required"] == ["note"]
 
 
