@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from adherence.config import Settings, twilio_configured
-from adherence.db import check_schema, make_engine
+from adherence.core.config import Settings, twilio_configured
+from adherence.storage.db import check_schema, make_engine
 from schedules import Catalog, load_catalog
 
 

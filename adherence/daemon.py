@@ -30,15 +30,15 @@ from sqlalchemy import Engine, func, text
 from sqlmodel import col, select
 
 from adherence.bootstrap import App, sms_channel_name
-from adherence.clock import Clock, SystemClock
-from adherence.config import Settings
-from adherence.dispatch import next_due
+from adherence.core.clock import Clock, SystemClock
+from adherence.core.config import Settings
+from adherence.dosing.dispatch import next_due
 from adherence.engine import TickResult, dispatch_policy, tick
-from adherence.mail import make_email_channel
+from adherence.messaging.mail import make_email_channel
+from adherence.messaging.outbox import Sender
+from adherence.messaging.receipts import reconcile_in_flight
 from adherence.metrics import DaemonState
-from adherence.models import Dose
-from adherence.outbox import Sender
-from adherence.receipts import reconcile_in_flight
+from adherence.storage.models import Dose
 from notifiers.sms import ConsoleSms, SendResult, SmsChannel, SmsMessage, TransportError
 
 log = logging.getLogger("adherence.daemon")

@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from adherence.care import care_step
-from adherence.config import Settings
-from adherence.dispatch import DispatchPolicy, DispatchResult, dispatch_due, next_due
-from adherence.mail import deliver_email
-from adherence.materialize import materialize
-from adherence.outbox import Sender, deliver, next_pending
+from adherence.care.step import care_step
+from adherence.core.config import Settings
+from adherence.dosing.dispatch import DispatchPolicy, DispatchResult, dispatch_due, next_due
+from adherence.dosing.materialize import materialize
+from adherence.messaging.mail import deliver_email
+from adherence.messaging.outbox import Sender, deliver, next_pending
 from notifiers.email import EmailChannel
 from notifiers.sms import SmsChannel
 from schedules import Catalog

@@ -18,13 +18,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from adherence.config import Settings, settings_from_mapping
-from adherence.db import make_engine, upgrade
+from adherence.core.config import Settings, settings_from_mapping
+from adherence.dosing.replies import handle_reply
+from adherence.dosing.rules import DOSE_MISSED
 from adherence.engine import dispatch_policy, tick
-from adherence.enrollment import EnrollmentError, create_patient, create_plan, create_team
-from adherence.models import Dose, Patient, Plan, RuleEvent
-from adherence.replies import handle_reply
-from adherence.rules import DOSE_MISSED
+from adherence.patients.enrollment import EnrollmentError, create_patient, create_plan, create_team
+from adherence.storage.db import make_engine, upgrade
+from adherence.storage.models import Dose, Patient, Plan, RuleEvent
 from notifiers.sms import MemorySms
 from schedules import Catalog, load_catalog
 from schedules.localtime import load_zone

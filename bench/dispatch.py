@@ -39,13 +39,13 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from adherence.bootstrap import App
-from adherence.config import settings_from_mapping
+from adherence.core.config import settings_from_mapping
 from adherence.daemon import Worker
-from adherence.db import make_engine, upgrade
-from adherence.enrollment import create_patient, create_plan, create_team
-from adherence.materialize import materialize
+from adherence.dosing.materialize import materialize
 from adherence.metrics import DaemonState
-from adherence.models import Dose, OutboxMessage
+from adherence.patients.enrollment import create_patient, create_plan, create_team
+from adherence.storage.db import make_engine, upgrade
+from adherence.storage.models import Dose, OutboxMessage
 from notifiers.sms import SmsMessage
 from notifiers.twilio_sms import TwilioConfig, TwilioSms
 from schedules import load_catalog

@@ -42,13 +42,13 @@ from pdcscore import pdcCalc
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from adherence.config import Settings
-from adherence.db import make_engine, upgrade
-from adherence.enrollment import create_team
-from adherence.exports import export_stream
-from adherence.measures import measure_team
-from adherence.models import CareTeam, Patient
-from adherence.utc import sqlite_text
+from adherence.care.exports import export_stream
+from adherence.care.measures import measure_team
+from adherence.core.config import Settings
+from adherence.patients.enrollment import create_team
+from adherence.storage.db import make_engine, upgrade
+from adherence.storage.models import CareTeam, Patient
+from adherence.storage.utc import sqlite_text
 from schedules import load_catalog
 
 ZONE = ZoneInfo("America/New_York")

@@ -41,12 +41,12 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from adherence.bootstrap import App
-from adherence.calendar import FeedCache, Feeds, issue_patient_token, patient_events
-from adherence.config import settings_from_mapping
-from adherence.db import make_engine, upgrade
-from adherence.enrollment import create_patient, create_plan, create_team
-from adherence.materialize import materialize
-from adherence.models import Dose, Patient
+from adherence.calendar.feed import FeedCache, Feeds, issue_patient_token, patient_events
+from adherence.core.config import settings_from_mapping
+from adherence.dosing.materialize import materialize
+from adherence.patients.enrollment import create_patient, create_plan, create_team
+from adherence.storage.db import make_engine, upgrade
+from adherence.storage.models import Dose, Patient
 from adherence.web.app import create_app
 from notifiers.ical import CalEvent, vtimezone
 from schedules import load_catalog

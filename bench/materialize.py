@@ -3,7 +3,7 @@
     python bench/materialize.py            # 10,000 patients, mixed regimens, 35-day horizon
     python bench/materialize.py --quick    # 1,000 patients
 
-Ours: ``adherence.materialize.materialize`` for every plan (expansion in each patient's
+Ours: ``adherence.dosing.materialize.materialize`` for every plan (expansion in each patient's
 zone, the existing-dose lookup, row building, INSERT .. ON CONFLICT DO NOTHING), timed on a
 migrated SQLite file where the patients and plans are already enrolled. Baseline, same run:
 the rows ours wrote, read back as tuples beforehand, inserted into a fresh copy of the same
@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlmodel import Session
 
-from adherence.db import make_engine, upgrade
-from adherence.enrollment import create_patient, create_plan, create_team
-from adherence.materialize import materialize
+from adherence.dosing.materialize import materialize
+from adherence.patients.enrollment import create_patient, create_plan, create_team
+from adherence.storage.db import make_engine, upgrade
 from schedules import load_catalog
 
 ZONES = [

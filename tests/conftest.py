@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
-from adherence.db import make_engine, upgrade
+from adherence.storage.db import make_engine, upgrade
 from schedules import Catalog, load_catalog
 
 PG_URL = os.environ.get("ADHERENCE_TEST_DATABASE_URL", "")

@@ -12,7 +12,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "adherence"
 
 # What bootstrap may build from: settings, storage, the clock (and the catalog, outside).
-FOUNDATIONS = {"adherence.config", "adherence.db", "adherence.models", "adherence.clock"}
+FOUNDATIONS = {
+    "adherence.core.config",
+    "adherence.storage.db",
+    "adherence.storage.models",
+    "adherence.core.clock",
+}
 
 
 def own_imports(path: Path) -> set[str]:

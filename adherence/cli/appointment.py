@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 import typer
 from sqlmodel import Session, select
 
-from adherence.appointments import AppointmentError, book, cancel, list_for, move
+from adherence.calendar.appointments import AppointmentError, book, cancel, list_for, move
 from adherence.cli.common import Config, JsonOpt, fail, found, load_app, print_json, table
-from adherence.clock import SystemClock
-from adherence.enrollment import find_patient, find_plan, find_team
-from adherence.models import Appointment, Dose, Patient, Plan
+from adherence.core.clock import SystemClock
+from adherence.patients.enrollment import find_patient, find_plan, find_team
+from adherence.storage.models import Appointment, Dose, Patient, Plan
 from schedules.localtime import local_instant
 
 appointment_app = typer.Typer(

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from adherence.calendar import (
+from adherence.calendar.feed import (
     CalendarError,
     feed_urls,
     issue_patient_token,
@@ -20,9 +20,9 @@ from adherence.calendar import (
     rotate,
 )
 from adherence.cli.common import Config, JsonOpt, fail, found, load_app, print_json
-from adherence.clock import SystemClock
-from adherence.config import Settings
-from adherence.enrollment import find_patient, find_team
+from adherence.core.clock import SystemClock
+from adherence.core.config import Settings
+from adherence.patients.enrollment import find_patient, find_team
 
 calendar_app = typer.Typer(
     help="Calendar feeds: a patient's (or a care team's) URL, and rotating it.",

@@ -9,11 +9,7 @@ from zoneinfo import ZoneInfo
 import typer
 from sqlmodel import select
 
-from adherence.audit import cli_actor, record
-from adherence.cli.common import Config, JsonOpt, fail, load_app, print_json, table
-from adherence.clock import SystemClock
-from adherence.enrollment import NotFound, find_team
-from adherence.flags import (
+from adherence.care.flags import (
     RULES,
     FlagError,
     FlagNotFound,
@@ -22,7 +18,11 @@ from adherence.flags import (
     list_flags,
     resolve,
 )
-from adherence.models import CareTeam, Flag, Patient
+from adherence.cli.common import Config, JsonOpt, fail, load_app, print_json, table
+from adherence.core.clock import SystemClock
+from adherence.patients.enrollment import NotFound, find_team
+from adherence.storage.audit import cli_actor, record
+from adherence.storage.models import CareTeam, Flag, Patient
 
 flag_app = typer.Typer(help="Acknowledge or resolve a care-team flag.", no_args_is_help=True)
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from sqlmodel import Session
 
-from adherence.enrollment import NotFound
+from adherence.patients.enrollment import NotFound
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -62,7 +62,7 @@ T = TypeVar("T")
 
 
 def found(find: Callable[[Session, str], T], session: Session, ref: str) -> T:
-    """``find(session, ref)`` (e.g. ``adherence.enrollment.find_patient``), or its
+    """``find(session, ref)`` (e.g. ``adherence.patients.enrollment.find_patient``), or its
     ``NotFound`` message as the one error line."""
     try:
         return find(session, ref)
@@ -73,8 +73,8 @@ def found(find: Callable[[Session, str], T], session: Session, ref: str) -> T:
 def load_app(config: str | None, *, check: bool = True) -> Any:
     """Settings + engine + catalog, or one clear error line."""
     from adherence.bootstrap import build_app
-    from adherence.config import ConfigError, load_settings
-    from adherence.db import SchemaOutdated
+    from adherence.core.config import ConfigError, load_settings
+    from adherence.storage.db import SchemaOutdated
 
     try:
         settings = load_settings(config)

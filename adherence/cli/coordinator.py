@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from adherence.audit import audit_json, list_audit
+from adherence.care.coordinators import (
+    CoordinatorError,
+    add_coordinator,
+    coordinator_json,
+    list_coordinators,
+    revoke,
+    rotate_token,
+)
 from adherence.cli.common import (
     Config,
     JsonOpt,
@@ -18,17 +25,10 @@ from adherence.cli.common import (
     print_json,
     table,
 )
-from adherence.clock import SystemClock
-from adherence.coordinators import (
-    CoordinatorError,
-    add_coordinator,
-    coordinator_json,
-    list_coordinators,
-    revoke,
-    rotate_token,
-)
-from adherence.enrollment import NotFound, find_patient, find_team
-from adherence.models import Coordinator
+from adherence.core.clock import SystemClock
+from adherence.patients.enrollment import NotFound, find_patient, find_team
+from adherence.storage.audit import audit_json, list_audit
+from adherence.storage.models import Coordinator
 
 coordinator_app = typer.Typer(help="Care coordinators and their API tokens.", no_args_is_help=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from adherence.cli.common import Config, fail, load_app
-from adherence.db import current_revision, head_revision, upgrade
+from adherence.storage.db import current_revision, head_revision, upgrade
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
 

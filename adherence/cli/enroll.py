@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import typer
 from sqlmodel import select
 
-from adherence.calendar import offer_feed_link
+from adherence.calendar.feed import offer_feed_link
 from adherence.cli.common import (
     Config,
     JsonOpt,
@@ -21,9 +21,10 @@ from adherence.cli.common import (
     print_json,
     table,
 )
-from adherence.clock import SystemClock
-from adherence.confirm import ConfirmError, confirm, open_dose_for_reply
-from adherence.enrollment import (
+from adherence.core.clock import SystemClock
+from adherence.dosing.confirm import ConfirmError, confirm, open_dose_for_reply
+from adherence.dosing.materialize import materialize
+from adherence.patients.enrollment import (
     EnrollmentError,
     create_patient,
     create_plan,
@@ -37,9 +38,8 @@ from adherence.enrollment import (
     stop_plan,
     update_patient,
 )
-from adherence.materialize import materialize
-from adherence.models import CareTeam, Dose, Patient, Plan
-from adherence.public import PatientPublic, PlanPublic, TeamPublic, as_json, dose_json
+from adherence.storage.models import CareTeam, Dose, Patient, Plan
+from adherence.storage.public import PatientPublic, PlanPublic, TeamPublic, as_json, dose_json
 
 team_app = typer.Typer(help="Care teams (a clinic or programme).", no_args_is_help=True)
 patient_app = typer.Typer(help="Patients.", no_args_is_help=True)

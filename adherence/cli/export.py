@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from adherence.cli.common import Config, fail, found, load_app, parse_date
-from adherence.clock import SystemClock
+from adherence.core.clock import SystemClock
 
 
 def register(app: typer.Typer) -> None:
@@ -72,9 +72,9 @@ def export(
     config: Config = None,
 ) -> None:
     """Export a care team's doses and measures for a date range."""
-    from adherence.audit import cli_actor, record
-    from adherence.enrollment import find_team
-    from adherence.exports import FORMATS, export_stream
+    from adherence.care.exports import FORMATS, export_stream
+    from adherence.patients.enrollment import find_team
+    from adherence.storage.audit import cli_actor, record
 
     if fmt not in FORMATS:
         fail(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")

@@ -20,7 +20,7 @@ from adherence.cli.common import (
     print_json,
     table,
 )
-from adherence.clock import SystemClock
+from adherence.core.clock import SystemClock
 
 
 def register(app: typer.Typer) -> None:
@@ -36,7 +36,7 @@ def _yes(value: bool | None) -> str:
 
 
 def _periods(from_: str | None, to: str | None, today: date) -> dict[str, tuple[date, date]]:
-    from adherence.measures import default_periods
+    from adherence.care.measures import default_periods
 
     if from_ is None and to is None:
         return default_periods(today)
@@ -82,9 +82,9 @@ def report(
     config: Config = None,
 ) -> None:
     """Adherence measures for a patient or a care team."""
-    from adherence.audit import cli_actor, record
-    from adherence.enrollment import find_patient, find_team
-    from adherence.measures import measure_patient, measure_team
+    from adherence.care.measures import measure_patient, measure_team
+    from adherence.patients.enrollment import find_patient, find_team
+    from adherence.storage.audit import cli_actor, record
 
     if (patient is None) == (team is None):
         fail("give a PATIENT or --team TEAM (one of them)")

@@ -13,12 +13,12 @@ from typing import Annotated
 import typer
 from sqlmodel import Session, col, select
 
-from adherence.calendar import offer_feed_link
+from adherence.calendar.feed import offer_feed_link
 from adherence.cli.common import Config, fail, load_app
-from adherence.clock import SystemClock
-from adherence.materialize import materialize
-from adherence.models import Patient, Plan
-from adherence.roster import ImportReport, import_roster
+from adherence.core.clock import SystemClock
+from adherence.dosing.materialize import materialize
+from adherence.patients.roster import ImportReport, import_roster
+from adherence.storage.models import Patient, Plan
 
 
 def _file_unusable(report: ImportReport) -> bool:

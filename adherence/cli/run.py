@@ -36,9 +36,9 @@ def run(
 ) -> None:
     """Run the daemon: reminders, replies, the HTTP service."""
     from adherence.bootstrap import configure_logging
-    from adherence.clock import SystemClock
-    from adherence.db import upgrade
-    from adherence.demo import seed_demo
+    from adherence.core.clock import SystemClock
+    from adherence.patients.demo import seed_demo
+    from adherence.storage.db import upgrade
 
     app = load_app(config, check=not demo)
     configure_logging(app.settings)

@@ -22,11 +22,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, func, select
 
-from adherence.audit import coordinator_actor, record
 from adherence.bootstrap import App
-from adherence.coordinators import authenticate
-from adherence.models import CareTeam, Coordinator, Dose, Patient, Plan
-from adherence.public import DosePublic, FlagPublic, PatientPage, PatientPublic, PlanPublic
+from adherence.care.coordinators import authenticate
+from adherence.storage.audit import coordinator_actor, record
+from adherence.storage.models import CareTeam, Coordinator, Dose, Patient, Plan
+from adherence.storage.public import DosePublic, FlagPublic, PatientPage, PatientPublic, PlanPublic
 
 MAX_DOSE_SPAN_DAYS = 400  # one request never reads more than about a year of doses
 MAX_EXPORT_SPAN_DAYS = 3 * 366
@@ -37,7 +37,7 @@ bearer = HTTPBearer(
 )
 
 # --- request and response models (what /openapi.json describes; the entities' public models
-# are adherence.public's, shared with the CLI's --json) ---------------------------------------
+# are adherence.storage.public's, shared with the CLI's --json) ---------------------------------------
 
 
 class AckIn(BaseModel):
@@ -250,7 +250,7 @@ def api_routes(app: App, *, clock: Callable[[], datetime]) -> APIRouter:
         ] = None,
         patient_id: Annotated[int | None, Query(ge=1)] = None,
     ) -> list[FlagPublic]:
-        from adherence.flags import list_flags
+        from adherence.care.flags import list_flags
 
         with session() as s:
             if patient_id is not None:
@@ -269,7 +269,7 @@ def api_routes(app: App, *, clock: Callable[[], datetime]) -> APIRouter:
             return out
 
     def _flag_change(me: Me, flag_id: int, action: str, note: str) -> FlagPublic:
-        from adherence import flags as flags_mod
+        from adherence.care import flags as flags_mod
 
         by = f"{me.name} (coordinator:{me.id})"
         with session() as s:
@@ -305,7 +305,7 @@ def api_routes(app: App, *, clock: Callable[[], datetime]) -> APIRouter:
     # --- measures ---------------------------------------------------------------------------
 
     def periods(today: date, start: date | None, end: date | None) -> dict[str, tuple[date, date]]:
-        from adherence.measures import default_periods
+        from adherence.care.measures import default_periods
 
         if start is None and end is None:
             return dict(default_periods(today))
@@ -322,7 +322,7 @@ def api_routes(app: App, *, clock: Callable[[], datetime]) -> APIRouter:
     def patient_measures(
         me: Me, patient_id: Id, start: FromQ = None, end: ToQ = None
     ) -> MeasuresOut:
-        from adherence.measures import measure_patient
+        from adherence.care.measures import measure_patient
 
         with session() as s:
             patient = own_patient(s, me, patient_id)
@@ -356,7 +356,7 @@ def api_routes(app: App, *, clock: Callable[[], datetime]) -> APIRouter:
             bool, Query(description="Also each patient's measures (large for a big team).")
         ] = False,
     ) -> MeasuresOut:
-        from adherence.measures import measure_team
+        from adherence.care.measures import measure_team
 
         with session() as s:
             team = s.get(CareTeam, me.team_id)
@@ -417,7 +417,7 @@ def api_routes(app: App, *, clock: Callable[[], datetime]) -> APIRouter:
             )
 
         def body() -> Iterator[bytes]:
-            from adherence.exports import export_stream
+            from adherence.care.exports import export_stream
 
             with session() as s:
                 team = s.get(CareTeam, team_id)

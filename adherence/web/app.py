@@ -6,8 +6,8 @@ declared inside ``create_app`` at runtime.)
 Webhooks check ``X-Twilio-Signature`` against the configured public URL (behind a TLS
 proxy the URL Twilio signed is not the one we see) and answer 403 otherwise, parse the
 form into plain values (``notifiers.twilio_sms``) and hand them to one domain step: an
-inbound text to ``adherence.inbound.receive_sms`` (which records a ``MessageSid`` once
-however often Twilio retries it), a delivery status to ``adherence.receipts.apply_status``
+inbound text to ``adherence.dosing.inbound.receive_sms`` (which records a ``MessageSid`` once
+however often Twilio retries it), a delivery status to ``adherence.messaging.receipts.apply_status``
 on the outbox row named in the callback URL, applied at once.
 """
 
@@ -26,10 +26,10 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from adherence.bootstrap import App
-from adherence.inbound import receive_sms
+from adherence.dosing.inbound import receive_sms
+from adherence.messaging.outbox import CALLBACK_PARAM
+from adherence.messaging.receipts import apply_status
 from adherence.metrics import DaemonState
-from adherence.outbox import CALLBACK_PARAM
-from adherence.receipts import apply_status
 from adherence.web.api import api_routes
 from adherence.web.calendar import calendar_routes
 from notifiers.twilio_sms import InboundSms, StatusUpdate, parse_inbound, parse_status

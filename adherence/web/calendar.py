@@ -17,8 +17,8 @@ from fastapi import APIRouter, Request, Response
 from sqlmodel import Session
 
 from adherence.bootstrap import App
-from adherence.calendar import FeedCache, Feeds, Rendered
-from adherence.db import read_only
+from adherence.calendar.feed import FeedCache, Feeds, Rendered
+from adherence.storage.db import read_only
 
 log = logging.getLogger("adherence.web.calendar")
 

@@ -24,7 +24,7 @@ from icalendar import Calendar
 from sqlalchemy import Engine
 
 from adherence.bootstrap import App
-from adherence.config import settings_from_mapping
+from adherence.core.config import settings_from_mapping
 from adherence.web.app import create_app
 from schedules import Catalog
 

@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from adherence.confirm import confirm
-from adherence.dispatch import DispatchPolicy, dispatch_due, next_due
-from adherence.enrollment import create_patient, create_plan, create_team
-from adherence.materialize import materialize
-from adherence.models import CareTeam, Dose, OutboxMessage, Patient, Plan, RuleEvent
+from adherence.dosing.confirm import confirm
+from adherence.dosing.dispatch import DispatchPolicy, dispatch_due, next_due
+from adherence.dosing.materialize import materialize
+from adherence.patients.enrollment import create_patient, create_plan, create_team
+from adherence.storage.models import CareTeam, Dose, OutboxMessage, Patient, Plan, RuleEvent
 from schedules import Catalog
 
 NY = ZoneInfo("America/New_York")

@@ -13,10 +13,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from adherence.bootstrap import App
-from adherence.config import settings_from_mapping
+from adherence.core.config import settings_from_mapping
 from adherence.daemon import Worker
+from adherence.messaging.outbox import enqueue
 from adherence.metrics import DaemonState
-from adherence.outbox import enqueue
 from notifiers.sms import MemorySms
 from schedules import Catalog
 

@@ -17,8 +17,8 @@ import icalendar
 import pytest
 from sqlmodel import Session, select
 
-from adherence.db import make_engine
-from adherence.models import AuditEvent
+from adherence.storage.db import make_engine
+from adherence.storage.models import AuditEvent
 from tests.e2e.conftest import Daemon, World, wait_for
 from tests.e2e.test_daemon import TZ, enrol_due_now
 from tests.fakes.smtp_server import Inbox, smtp_server

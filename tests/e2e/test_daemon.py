@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session, select
 
-from adherence.db import make_engine
-from adherence.enrollment import create_patient, create_plan, create_team
-from adherence.materialize import materialize
-from adherence.models import InboundMessage, OutboxMessage, Patient, RuleEvent
+from adherence.dosing.materialize import materialize
+from adherence.patients.enrollment import create_patient, create_plan, create_team
+from adherence.storage.db import make_engine
+from adherence.storage.models import InboundMessage, OutboxMessage, Patient, RuleEvent
 from schedules import load_catalog
 from tests.e2e.conftest import World, wait_for
 
@@ -31,7 +31,7 @@ def enrol_due_now(db_url: str, count: int, *, regimen: str = "Aubagio") -> list[
     phones = []
     with Session(engine, expire_on_commit=False) as s:
         team = s.exec(select(Patient)).first()
-        from adherence.models import CareTeam
+        from adherence.storage.models import CareTeam
 
         team = s.exec(select(CareTeam).where(CareTeam.name == "E2E clinic")).first() or create_team(
             s, name="E2E clinic", tz=TZ, phone="+12025550100", now=now

@@ -1,0 +1,680 @@
+"""Care-team flags: one open flag per plan (or patient) and rule, and the rules that raise them.
+
+The store (``raise_flag``, ``list_flags``, ``get_flag``, ``acknowledge``, ``resolve``,
+``flag_json``) is what the CLI and the coordinator API use. ``open_key`` ("plan:12:missed_doses")
+is set while a flag is open or acknowledged and cleared on resolution; its unique index is
+what makes "one open flag per scope and rule" hold when two workers race.
+
+The rules (``evaluate``) look at what the engine recorded and raise flags. Each raise names
+an *occurrence* (a run of missed doses, an overdue infusion, a rule event, a silent spell):
+the same occurrence seen again only refreshes the flag's details, a new one while the flag is
+open adds to ``occurrences``, and an occurrence whose flag was resolved is never raised again.
+
+Nothing a rule needs from one tick to the next is kept in memory, so a restart or a second
+daemon sees the same state: newly missed doses are ``dose_missed`` rule events (written by
+dispatch, consumed through ``notified`` in the commit that raises the flag, like the label
+rules' events), the texting status is read from the patients and their flags, and each
+plan's ``pdc_checked_on`` says the day its PDC was last measured.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, or_
+from sqlmodel import Session, col, select
+
+from adherence.core.config import Settings
+from adherence.dosing.rules import DOSE_MISSED
+from adherence.storage.db import insert_ignoring_existing
+from adherence.storage.models import (
+    DOSE_OPEN,
+    FLAG_OPEN,
+    Dose,
+    DoseStatus,
+    Flag,
+    FlagStatus,
+    InboundMessage,
+    OutboxMessage,
+    Patient,
+    Plan,
+    RuleEvent,
+)
+from adherence.storage.public import FLAG_TITLES, FlagPublic, as_json
+from adherence.storage.utc import from_storage
+from schedules import Catalog
+
+log = logging.getLogger("adherence.flags")
+
+# rule -> what a coordinator reads (the titles live with the public flag model).
+RULES = FLAG_TITLES
+# A flare needs a call today; a repeat first-dose observation must be arranged before the
+# next dose (usually the next day), so waiting for tomorrow's digest would be too late.
+URGENT_RULES = frozenset({"flare_reported", "repeat_first_dose_observation"})
+# RuleEvent types turned into flags (consumed once: ``notified`` is set in the same commit).
+EVENT_RULES = {
+    "titration_restart": "titration_restart",
+    "repeat_first_dose_observation": "repeat_first_dose_observation",
+    "opted_out": "opted_out",
+    "flare_reported": "flare_reported",
+}
+STATUSES = tuple(FlagStatus)
+
+
+class FlagNotFound(LookupError):
+    """No such flag (or it belongs to another care team)."""
+
+
+class FlagError(ValueError):
+    """A flag cannot change that way; the message says why."""
+
+
+# --- the store -------------------------------------------------------------------------------
+
+
+def open_key(*, patient_id: int, plan_id: int | None, rule: str) -> str:
+    return f"plan:{plan_id}:{rule}" if plan_id is not None else f"patient:{patient_id}:{rule}"
+
+
+def raise_flag(
+    session: Session,
+    *,
+    team_id: int,
+    patient_id: int,
+    plan_id: int | None,
+    rule: str,
+    now: datetime,
+    severity: str = "normal",
+    details: dict[str, Any] | None = None,
+    occurrence: str | None = None,
+    patient_scope: bool = False,
+) -> Flag:
+    """Open a flag, or add a recurrence to the open one (insert-or-update on ``open_key``).
+
+    ``occurrence`` names what happened; the open flag already carrying it is only refreshed.
+    ``patient_scope`` keys the flag on the patient even when a plan is given (texts and
+    flares concern the patient, not one plan). Part of the caller's transaction."""
+    if severity not in ("normal", "urgent"):
+        raise FlagError(f"severity {severity!r} is not normal or urgent")
+    key = open_key(patient_id=patient_id, plan_id=None if patient_scope else plan_id, rule=rule)
+    info = dict(details or {})
+    if occurrence is not None:
+        info["occurrence"] = occurrence
+    row = {
+        "open_key": key,
+        "team_id": team_id,
+        "patient_id": patient_id,
+        "plan_id": plan_id,
+        "rule": rule,
+        "severity": severity,
+        "status": "open",
+        "occurrences": 1,
+        "first_at": now,
+        "last_at": now,
+        "details_json": json.dumps(info, sort_keys=True, default=str),
+        "acknowledged_by": "",
+        "resolved_by": "",
+        "note": "",
+    }
+    dialect = session.get_bind().dialect.name
+    stmt = insert_ignoring_existing(dialect, Flag, ["open_key"]).returning(Flag.id)
+    inserted = session.connection().execute(stmt, row).first()
+    if inserted is not None:
+        flag = session.get(Flag, inserted[0])
+        assert flag is not None
+        log.info("flag raised id=%s rule=%s severity=%s", flag.id, rule, severity)
+        return flag
+    # Somebody (maybe another worker, a moment ago) holds the open flag: add to it under
+    # a row lock so that two recurrences are both counted.
+    flag = session.exec(select(Flag).where(Flag.open_key == key).with_for_update()).one()
+    session.refresh(flag)
+    same = occurrence is not None and flag.details.get("occurrence") == occurrence
+    if not same:
+        flag.occurrences += 1
+        flag.last_at = now
+        log.info("flag recurred id=%s rule=%s occurrences=%d", flag.id, rule, flag.occurrences)
+    if severity == "urgent":
+        flag.severity = "urgent"  # never downgraded by a later, milder recurrence
+    flag.details_json = json.dumps(info, sort_keys=True, default=str)
+    session.add(flag)
+    return flag
+
+
+def list_flags(
+    session: Session,
+    *,
+    team_id: int | None = None,
+    status: str | None = None,
+    patient_id: int | None = None,
+) -> list[Flag]:
+    """Flags, urgent first then most recent. ``status`` None = open and acknowledged;
+    "all" = every flag, including resolved ones."""
+    query = select(Flag)
+    if status is None:
+        query = query.where(col(Flag.status).in_(FLAG_OPEN))
+    elif status != "all":
+        if status not in STATUSES:
+            raise FlagError(f"status {status!r} is not one of {', '.join(STATUSES)} or all")
+        query = query.where(Flag.status == status)
+    if team_id is not None:
+        query = query.where(Flag.team_id == team_id)
+    if patient_id is not None:
+        query = query.where(Flag.patient_id == patient_id)
+    rows = session.exec(query.order_by(col(Flag.last_at).desc(), col(Flag.id).desc())).all()
+    return sorted(rows, key=lambda f: f.severity != "urgent")  # stable: keeps recency
+
+
+def get_flag(session: Session, flag_id: int, *, team_id: int | None = None) -> Flag:
+    flag = session.get(Flag, flag_id)
+    if flag is None or (team_id is not None and flag.team_id != team_id):
+        raise FlagNotFound(f"no flag {flag_id}")
+    return flag
+
+
+def _note_line(kind: str, by: str, now: datetime, text: str) -> str:
+    return f"{kind} by {by} at {now.isoformat(timespec='seconds')}: {text}"
+
+
+def _append_note(flag: Flag, line: str) -> None:
+    flag.note = f"{flag.note}\n{line}" if flag.note else line
+
+
+def _check_by(by: str) -> str:
+    by = by.strip()
+    if not by:
+        raise FlagError("by: say who is acting (a name or coordinator id)")
+    return by
+
+
+def acknowledge(
+    session: Session,
+    flag_id: int,
+    *,
+    by: str,
+    now: datetime,
+    team_id: int | None = None,
+    note: str = "",
+) -> Flag:
+    """Someone is looking at it: the flag stays open (recurrences still add to it)."""
+    by = _check_by(by)
+    flag = get_flag(session, flag_id, team_id=team_id)
+    if flag.status == "resolved":
+        raise FlagError(f"flag {flag_id} is already resolved; it cannot be acknowledged")
+    flag.status = "acknowledged"
+    flag.acknowledged_by = by
+    flag.acknowledged_at = now
+    if note.strip():
+        _append_note(flag, _note_line("acknowledged", by, now, note.strip()))
+    session.add(flag)
+    session.commit()
+    log.info("flag acknowledged id=%s", flag.id)
+    return flag
+
+
+def resolve(
+    session: Session,
+    flag_id: int,
+    *,
+    by: str,
+    note: str,
+    now: datetime,
+    team_id: int | None = None,
+) -> Flag:
+    """Done with it: who, when and the note are kept; the next occurrence opens a new flag."""
+    by = _check_by(by)
+    if not note.strip():
+        raise FlagError("note: say what was done (a note is required to resolve a flag)")
+    flag = get_flag(session, flag_id, team_id=team_id)
+    if flag.status == "resolved":
+        raise FlagError(f"flag {flag_id} is already resolved")
+    flag.status = "resolved"
+    flag.open_key = None
+    flag.resolved_by = by
+    flag.resolved_at = now
+    _append_note(flag, _note_line("resolved", by, now, note.strip()))
+    session.add(flag)
+    session.commit()
+    log.info("flag resolved id=%s", flag.id)
+    return flag
+
+
+def flag_json(flag: Flag) -> dict[str, Any]:
+    return as_json(FlagPublic.of(flag))
+
+
+# --- the rules -------------------------------------------------------------------------------
+
+
+def _resolved_has(session: Session, *, scope: tuple[str, int], rule: str, occurrence: str) -> bool:
+    column = Flag.plan_id if scope[0] == "plan" else Flag.patient_id
+    rows = session.exec(
+        select(Flag.details_json).where(
+            column == scope[1], Flag.rule == rule, Flag.status == "resolved"
+        )
+    ).all()
+    return any(json.loads(raw).get("occurrence") == occurrence for raw in rows)
+
+
+def _latest(session: Session, *, scope: tuple[str, int], rule: str) -> Flag | None:
+    """The newest flag of ``rule`` for the plan or patient, whatever its status."""
+    column = Flag.plan_id if scope[0] == "plan" else Flag.patient_id
+    return session.exec(
+        select(Flag)
+        .where(column == scope[1], Flag.rule == rule)
+        .order_by(col(Flag.id).desc())
+        .limit(1)
+    ).first()
+
+
+def missed_threshold(kind: str, settings: Settings) -> int:
+    care = settings.care
+    if kind == "oral":
+        return care.missed_in_a_row_oral
+    if kind == "relapse":
+        return care.missed_in_a_row_relapse
+    return care.missed_in_a_row_injectable  # injectable; infusion plans' own "dose" items
+
+
+def _therapy_kind(catalog: Catalog, regimen: str) -> str:
+    try:
+        return catalog.get(regimen).kind
+    except Exception:  # a regimen removed from the catalog: treat it as the strictest
+        return "injectable"
+
+
+def _active(session: Session, plan_ids: set[int]) -> list[tuple[Plan, Patient]]:
+    if not plan_ids:
+        return []
+    rows = session.exec(
+        select(Plan, Patient)
+        .join(Patient, col(Patient.id) == Plan.patient_id)
+        .where(col(Plan.id).in_(plan_ids), Plan.status == "active", Patient.active)
+    ).all()
+    return [(plan, patient) for plan, patient in rows]
+
+
+def check_missed_run(
+    session: Session, plan: Plan, patient: Patient, *, now: datetime, threshold: int
+) -> Flag | None:
+    """N missed doses in a row, counted back from now; a taken dose ends the run, a skipped
+    or cancelled one neither counts nor ends it."""
+    last_taken = session.exec(
+        select(Dose.id, Dose.due_at)
+        .where(
+            Dose.plan_id == plan.id,
+            Dose.kind == "dose",
+            Dose.status == "taken",
+            Dose.due_at <= now,
+        )
+        .order_by(col(Dose.due_at).desc())
+        .limit(1)
+    ).first()
+    query = select(func.count(), func.min(Dose.due_at), func.max(Dose.due_at)).where(
+        Dose.plan_id == plan.id, Dose.kind == "dose", Dose.status == "missed", Dose.due_at <= now
+    )
+    if last_taken is not None:
+        query = query.where(Dose.due_at > last_taken[1])
+    count, first_due, last_due = session.exec(query).one()
+    if count < threshold:
+        return None
+    # The run is named by the taken dose before it: stable while the run grows.
+    occurrence = f"after:{last_taken[0] if last_taken else 'start'}"
+    assert plan.id is not None and patient.id is not None
+    if _resolved_has(session, scope=("plan", plan.id), rule="missed_doses", occurrence=occurrence):
+        return None
+    return raise_flag(
+        session,
+        team_id=patient.team_id,
+        patient_id=patient.id,
+        plan_id=plan.id,
+        rule="missed_doses",
+        now=now,
+        details={
+            "missed_in_a_row": count,
+            "threshold": threshold,
+            "first_missed_at": first_due,
+            "last_missed_at": last_due,
+        },
+        occurrence=occurrence,
+    )
+
+
+def missed_doses_rule(
+    session: Session,
+    *,
+    now: datetime,
+    catalog: Catalog,
+    settings: Settings,
+    full: bool,
+) -> list[Flag]:
+    """Plans with a newly missed dose, then each plan's trailing run.
+
+    Newly missed: the ``dose_missed`` events dispatch wrote when it marked the doses, each
+    consumed once (``notified`` is set in the commit that raises the flag; rows another
+    worker is consuming are skipped). Full ticks also look at every plan with a dose missed
+    within [care] pdc_days, whatever its events say: a threshold lowered in the config, or
+    misses recorded before there were such events."""
+    events = session.exec(
+        select(RuleEvent)
+        .where(RuleEvent.type == DOSE_MISSED, col(RuleEvent.notified).is_(False))
+        .order_by(col(RuleEvent.id))
+        .with_for_update(skip_locked=True)
+    ).all()
+    plan_ids: set[int] = set()
+    for event in events:
+        event.notified = True
+        session.add(event)
+        # Only doses count towards a run (an infusion has its own rule).
+        if event.plan_id is not None and event.details.get("kind") == "dose":
+            plan_ids.add(event.plan_id)
+    if full:
+        since = now - timedelta(days=settings.care.pdc_days)
+        plan_ids.update(
+            session.exec(
+                select(Dose.plan_id)
+                .where(Dose.status == "missed", Dose.kind == "dose", Dose.due_at >= since)
+                .distinct()
+            ).all()
+        )
+    flags = []
+    for plan, patient in _active(session, plan_ids):
+        threshold = missed_threshold(_therapy_kind(catalog, plan.regimen), settings)
+        flag = check_missed_run(session, plan, patient, now=now, threshold=threshold)
+        if flag is not None:
+            flags.append(flag)
+    return flags
+
+
+def infusion_rule(session: Session, *, now: datetime) -> list[Flag]:
+    """An infusion still open, or missed, after the last day of its window."""
+    rows = session.exec(
+        select(Dose, Plan, Patient)
+        .join(Plan, col(Plan.id) == Dose.plan_id)
+        .join(Patient, col(Patient.id) == Dose.patient_id)
+        .where(
+            Dose.kind == "infusion",
+            col(Dose.status).in_((*DOSE_OPEN, DoseStatus.MISSED)),
+            col(Dose.latest).is_not(None),
+            col(Dose.latest) < now.date() + timedelta(days=1),
+            Plan.status == "active",
+            Patient.active,
+        )
+    ).all()
+    flags = []
+    for dose, plan, patient in rows:
+        assert dose.latest is not None and plan.id is not None and patient.id is not None
+        today = now.astimezone(ZoneInfo(patient.tz)).date()
+        if dose.latest >= today:
+            continue
+        occurrence = f"dose:{dose.id}"
+        if _resolved_has(
+            session, scope=("plan", plan.id), rule="infusion_overdue", occurrence=occurrence
+        ):
+            continue
+        flags.append(
+            raise_flag(
+                session,
+                team_id=patient.team_id,
+                patient_id=patient.id,
+                plan_id=plan.id,
+                rule="infusion_overdue",
+                now=now,
+                details={
+                    "dose_id": dose.id,
+                    "due": dose.local_date,
+                    "latest": dose.latest,
+                    "days_late": (today - dose.latest).days,
+                    "dose_status": dose.status,
+                },
+                occurrence=occurrence,
+            )
+        )
+    return flags
+
+
+def event_rules(session: Session, *, now: datetime) -> list[Flag]:
+    """Rule events the engine recorded (restarts, observations, STOP, flares), each once."""
+    rows = session.exec(
+        select(RuleEvent, Patient)
+        .join(Patient, col(Patient.id) == RuleEvent.patient_id)
+        .where(col(RuleEvent.notified).is_(False), col(RuleEvent.type).in_(list(EVENT_RULES)))
+        .order_by(col(RuleEvent.id))
+        .with_for_update(skip_locked=True, of=RuleEvent)
+    ).all()
+    flags = []
+    for event, patient in rows:
+        rule = EVENT_RULES[event.type]
+        event.notified = True
+        session.add(event)
+        assert patient.id is not None
+        patient_level = rule in ("opted_out", "flare_reported")
+        details: dict[str, Any] = {"event_id": event.id, "at": event.at}
+        for key in ("missed", "new_start", "interruption_days", "first_missed_day"):
+            if key in event.details:
+                details[key] = event.details[key]
+        flags.append(
+            raise_flag(
+                session,
+                team_id=patient.team_id,
+                patient_id=patient.id,
+                plan_id=event.plan_id,
+                rule=rule,
+                now=now,
+                severity="urgent" if rule in URGENT_RULES else "normal",
+                details=details,
+                occurrence=f"event:{event.id}",
+                patient_scope=patient_level,
+            )
+        )
+    return flags
+
+
+def sms_status_rule(session: Session, *, now: datetime) -> list[Flag]:
+    """A patient who cannot be texted (opted out, phone undeliverable). Raised once per spell:
+    after a resolution it comes back only if a text got through in between.
+
+    Read from the rows alone, in one statement on every tick: the patients in such a status
+    with no flag of that rule that still stands (one not resolved, or resolved with no text
+    through since its last occurrence). The status is the fact, whoever changed it (a STOP,
+    the carrier, a status callback, an edit), so nothing has to remember a change."""
+    texted_since = (
+        select(OutboxMessage.id)
+        .where(
+            # The flag's own columns: a subquery correlates with the one just around it.
+            OutboxMessage.patient_id == Flag.patient_id,
+            OutboxMessage.channel == "sms",
+            col(OutboxMessage.sent_at).is_not(None),
+            col(OutboxMessage.sent_at) > Flag.last_at,
+        )
+        .exists()
+    )
+    standing = (
+        select(Flag.id)
+        .where(
+            Flag.patient_id == Patient.id,
+            Flag.rule == Patient.sms_status,
+            or_(col(Flag.status) != "resolved", ~texted_since),
+        )
+        .exists()
+    )
+    patients = session.exec(
+        select(Patient)
+        .where(
+            col(Patient.sms_status).in_(("opted_out", "undeliverable")),
+            Patient.active,
+            ~standing,
+        )
+        .order_by(col(Patient.id))
+    ).all()
+    flags = []
+    for patient in patients:
+        assert patient.id is not None
+        rule = patient.sms_status
+        flags.append(
+            raise_flag(
+                session,
+                team_id=patient.team_id,
+                patient_id=patient.id,
+                plan_id=None,
+                rule=rule,
+                now=now,
+                details={"sms_status": rule},
+                occurrence=f"status:{now.isoformat()}",
+            )
+        )
+    return flags
+
+
+def silence_rule(session: Session, *, now: datetime, settings: Settings) -> list[Flag]:
+    """Texts went out for [care] silence_days and the patient answered none of them (the
+    first unanswered text is that old, and one was sent within the period)."""
+    cut = now - timedelta(days=settings.care.silence_days)
+    answers = (
+        select(
+            col(InboundMessage.patient_id).label("pid"),
+            func.max(InboundMessage.received_at).label("last"),
+        )
+        .where(col(InboundMessage.patient_id).is_not(None))
+        .group_by(InboundMessage.patient_id)
+        .subquery()
+    )
+    rows = session.exec(
+        select(
+            OutboxMessage.patient_id,
+            func.min(OutboxMessage.sent_at),
+            func.count(),
+            answers.c.last,
+        )
+        .join(answers, answers.c.pid == OutboxMessage.patient_id, isouter=True)
+        .where(
+            col(OutboxMessage.patient_id).is_not(None),
+            OutboxMessage.channel == "sms",
+            col(OutboxMessage.sent_at).is_not(None),
+            or_(answers.c.last.is_(None), and_(col(OutboxMessage.sent_at) > answers.c.last)),
+        )
+        .group_by(OutboxMessage.patient_id, answers.c.last)
+        .having(func.min(OutboxMessage.sent_at) <= cut, func.max(OutboxMessage.sent_at) >= cut)
+    ).all()
+    flags = []
+    for patient_id, first_unanswered, texts, last_answer in rows:
+        patient = session.get(Patient, patient_id)
+        if patient is None or not patient.active or patient.sms_status != "active":
+            continue
+        occurrence = f"since:{last_answer.isoformat() if last_answer else 'never'}"
+        scope = ("patient", patient_id)
+        if _resolved_has(session, scope=scope, rule="silence", occurrence=occurrence):
+            continue
+        first = from_storage(first_unanswered) or now  # an aggregate: raw from the driver
+        flags.append(
+            raise_flag(
+                session,
+                team_id=patient.team_id,
+                patient_id=patient_id,
+                plan_id=None,
+                rule="silence",
+                now=now,
+                details={
+                    "unanswered_texts": texts,
+                    "first_unanswered_at": first,
+                    "last_answer_at": last_answer,
+                    "days": (now - first).days,
+                },
+                occurrence=occurrence,
+            )
+        )
+    return flags
+
+
+PDC_BATCH = 1000  # plans measured per full tick: a large clinic is covered over a few hours
+
+
+def pdc_rule(
+    session: Session, *, now: datetime, catalog: Catalog, settings: Settings
+) -> list[Flag]:
+    """PDC over the last [care] pdc_days whole days (up to yesterday) below [care]
+    pdc_threshold, for plans running at least that long; each plan checked once a day (its
+    ``pdc_checked_on``, the patient's local day, committed with the flags it led to).
+    A low-PDC spell is one occurrence; after a resolution it comes back only once a whole
+    new period has passed below the threshold."""
+    from adherence.care.measures import PDC_KINDS, measure_plan
+
+    days = settings.care.pdc_days
+    rows = session.exec(
+        select(Plan, Patient)
+        .join(Patient, col(Patient.id) == Plan.patient_id)
+        .where(Plan.status == "active", Patient.active)
+        .order_by(col(Plan.id))
+    ).all()
+    flags = []
+    measured = 0
+    for plan, patient in rows:
+        assert plan.id is not None and patient.id is not None
+        today = now.astimezone(ZoneInfo(patient.tz)).date()
+        if plan.pdc_checked_on == today:
+            continue
+        end = today - timedelta(days=1)
+        start = end - timedelta(days=days - 1)
+        if plan.start_date > start or _therapy_kind(catalog, plan.regimen) not in PDC_KINDS:
+            continue  # decided without reading a dose: not worth a write to remember
+        if measured >= PDC_BATCH:
+            break
+        measured += 1
+        plan.pdc_checked_on = today  # not updated_at: the plan itself has not changed
+        session.add(plan)
+        pdc = measure_plan(
+            session, plan, start=start, end=end, catalog=catalog, settings=settings
+        ).pdc
+        if pdc is None or pdc >= settings.care.pdc_threshold:
+            continue
+        last = _latest(session, scope=("plan", plan.id), rule="low_pdc")
+        if last is not None and last.status == "resolved":
+            assert last.resolved_at is not None
+            if last.resolved_at.astimezone(ZoneInfo(patient.tz)).date() >= start:
+                continue  # this period still overlaps the one already dealt with
+        occurrence = (
+            last.details.get("occurrence")
+            if last is not None and last.status != "resolved"
+            else f"from:{start.isoformat()}"
+        )
+        flags.append(
+            raise_flag(
+                session,
+                team_id=patient.team_id,
+                patient_id=patient.id,
+                plan_id=plan.id,
+                rule="low_pdc",
+                now=now,
+                details={
+                    "pdc": round(pdc, 4),
+                    "threshold": settings.care.pdc_threshold,
+                    "period_start": start,
+                    "period_end": end,
+                },
+                occurrence=occurrence,
+            )
+        )
+    return flags
+
+
+def evaluate(
+    session: Session,
+    *,
+    now: datetime,
+    catalog: Catalog,
+    settings: Settings,
+    full: bool,
+) -> list[Flag]:
+    """Run the rules (the slow ones on full ticks only). The caller commits: the flags, the
+    events they consumed and the plans' PDC check days together."""
+    flags = event_rules(session, now=now)
+    flags += missed_doses_rule(session, now=now, catalog=catalog, settings=settings, full=full)
+    flags += sms_status_rule(session, now=now)
+    if full:
+        flags += infusion_rule(session, now=now)
+        flags += silence_rule(session, now=now, settings=settings)
+        flags += pdc_rule(session, now=now, catalog=catalog, settings=settings)
+    return flags

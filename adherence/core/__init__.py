@@ -1,0 +1,2 @@
+"""Foundations: validated settings (``config``), the clock (``clock``), unguessable tokens
+(``tokens``). Imports nothing else of ``adherence``."""

@@ -1,0 +1,312 @@
+"""The reminder step: act on every dose whose ``next_action_at`` has come.
+
+For each due dose: the reminder at its time (a day ahead for appointments and
+monitoring), nudges while there is no answer (held back by quiet hours, never the
+dose-time reminder itself), a snoozed reminder, and ``missed`` once the label's late
+window closes, which hands over to the label rules. Rows are claimed with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL so two workers never act on the same dose.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from adherence.dosing.materialize import materialize
+from adherence.dosing.plans import regimen_for
+from adherence.dosing.rules import DOSE_MISSED, after_missed, record
+from adherence.messaging.outbox import enqueue, flush_deferred
+from adherence.storage.models import DOSE_OPEN, CareTeam, Dose, DoseStatus, Patient, Plan, RuleEvent
+from notifiers import texts
+from schedules import Catalog
+from schedules.localtime import local_instant, parse_hhmm
+
+log = logging.getLogger("adherence.dispatch")
+
+SCHEDULE_CHANGES = ("titration_restart", "schedule_shift")
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    nudges: int = 2
+    nudge_every: timedelta = timedelta(minutes=60)
+    # How far ahead a plan is rematerialised at once when a rule moved its schedule.
+    horizon_days: int = 35
+
+
+@dataclass
+class DispatchResult:
+    more: bool = False  # stopped at max_batches with due doses left
+    acted: int = 0
+    reminders: int = 0
+    nudges: int = 0
+    missed: int = 0
+    events: list[RuleEvent] = field(default_factory=list)
+
+
+def in_quiet_hours(patient: Patient, when: datetime) -> datetime | None:
+    """If ``when`` falls in the patient's quiet hours, the instant they end; else None."""
+    if not patient.quiet_start or not patient.quiet_end:
+        return None
+    zone = ZoneInfo(patient.tz)
+    local = when.astimezone(zone)
+    start, end = parse_hhmm(patient.quiet_start), parse_hhmm(patient.quiet_end)
+    t = local.time()
+    inside = (start <= t < end) if start < end else (t >= start or t < end)
+    if not inside:
+        return None
+    end_day = local.date() if t < end else local.date() + timedelta(days=1)
+    return local_instant(end_day, end, zone)
+
+
+def dose_text(dose: Dose, patient: Patient, team: CareTeam, brand: str, purpose: str) -> str:
+    info = texts.DoseText(
+        team=team.name,
+        language=patient.language,
+        discreet=patient.discreet,
+        what=f"{brand} {dose.amount:g} {dose.unit}" if dose.kind != "monitoring" else dose.label,
+        kind=dose.kind,
+        local_time=dose.local_time,
+        local_date=dose.local_date.strftime("%a %d %b"),
+    )
+    return texts.nudge(info) if purpose == "nudge" else texts.reminder(info)
+
+
+def next_due(session: Session) -> datetime | None:
+    return session.exec(select(func.min(Dose.next_action_at))).one()
+
+
+def dispatch_due(
+    session: Session,
+    *,
+    now: datetime,
+    catalog: Catalog,
+    policy: DispatchPolicy,
+    batch: int = 500,
+    max_batches: int | None = None,
+) -> DispatchResult:
+    """Act on due doses in batches until none is due (or ``max_batches`` were done, so a
+    caller can send the first texts of a morning peak while the rest are prepared).
+    Commits per batch. ``result.more`` says whether due doses were left.
+
+    A label rule that moved a plan's schedule (a restart, a shift) has its plan
+    rematerialised at once, before the next batch: the dose it put at this very minute
+    (Mayzent's Day 1 at the time the miss was found) is reminded in this same call, and a
+    dose it moved away is never reminded at its old time."""
+    result = DispatchResult()
+    batches = 0
+    while True:
+        if max_batches is not None and batches >= max_batches:
+            result.more = True
+            break
+        rows = session.exec(
+            select(Dose)
+            .where(Dose.next_action_at <= now)
+            # The older dose first when two are due at once: its miss may change the other.
+            .order_by(Dose.next_action_at, Dose.due_at, Dose.id)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not rows:
+            break
+        seen = len(result.events)
+        batches += 1
+        # One query each for the batch's plans, patients and teams (not three per dose).
+        plans = {
+            p.id: p
+            for p in session.exec(select(Plan).where(Plan.id.in_({d.plan_id for d in rows})))
+        }
+        patients = {
+            p.id: p
+            for p in session.exec(
+                select(Patient).where(Patient.id.in_({d.patient_id for d in rows}))
+            )
+        }
+        teams = {
+            t.id: t
+            for t in session.exec(
+                select(CareTeam).where(CareTeam.id.in_({p.team_id for p in patients.values()}))
+            )
+        }
+        for dose in rows:
+            patient = patients[dose.patient_id]
+            ctx = (plans[dose.plan_id], patient, teams[patient.team_id])
+            _act(session, dose, *ctx, now=now, catalog=catalog, policy=policy, result=result)
+            result.acted += 1
+        flush_deferred(session)
+        session.commit()
+        moved = sorted(
+            {
+                e.plan_id
+                for e in result.events[seen:]
+                if e.plan_id is not None and e.type in SCHEDULE_CHANGES
+            }
+        )
+        if moved:
+            materialize(
+                session,
+                now=now,
+                catalog=catalog,
+                horizon_days=policy.horizon_days,
+                plan_ids=moved,
+            )
+            continue
+        if len(rows) < batch:
+            break
+    return result
+
+
+def _act(
+    session: Session,
+    dose: Dose,
+    plan: Plan,
+    patient: Patient,
+    team: CareTeam,
+    *,
+    now: datetime,
+    catalog: Catalog,
+    policy: DispatchPolicy,
+    result: DispatchResult,
+) -> None:
+    dose.updated_at = now
+    if dose.status not in DOSE_OPEN or plan.status != "active" or not patient.active:
+        dose.next_action_at = None
+        return
+    therapy = catalog.get(plan.regimen)
+    brand = therapy.brands[0] if therapy.brands else therapy.name
+    closes = dose.window_closes_at
+    if now >= closes:
+        if dose.kind == "monitoring":
+            dose.next_action_at = None  # a lab is recorded by the clinic, never "missed" here
+            return
+        if dose.status == "scheduled" and dose.kind == "dose" and patient.sms_status == "active":
+            # Its time came and went while nothing ran (the daemon was down): a reminder
+            # this late is worse than none, so it is recorded as not sent, never sent.
+            enqueue(
+                session,
+                key=f"dose:{dose.id}:reminder:0",
+                to=patient.phone,
+                body="",
+                purpose="reminder",
+                now=now,
+                valid_until=closes,
+                patient_id=patient.id,
+                dose_id=dose.id,
+                defer=True,
+                not_sent="window closed before it could be sent",
+            )
+            log.info("reminder not sent (window closed) dose=%s", dose.id)
+        dose.status = DoseStatus.MISSED
+        dose.next_action_at = None
+        result.missed += 1
+        log.info("dose missed dose=%s plan=%s", dose.id, plan.id)
+        session.add(dose)
+        session.flush()
+        # In the transaction that marks the dose: the care step's missed-dose rule finds
+        # newly missed doses by these events (not by what a process remembers seeing).
+        record(
+            session,
+            plan=plan,
+            type_=DOSE_MISSED,
+            now=now,
+            dose=dose,
+            kind=dose.kind,
+            due_at=dose.due_at.isoformat(),
+        )
+        result.events.extend(
+            after_missed(
+                session,
+                plan=plan,
+                patient=patient,
+                dose=dose,
+                regimen=regimen_for(catalog, plan),
+                now=now,
+            )
+        )
+        return
+    can_text = patient.sms_status == "active"
+    if dose.status == "scheduled":
+        if dose.kind != "dose" and now < dose.due_at:
+            # Appointment or monitoring: the day-before reminder; then wait for the clinic.
+            if can_text:
+                _send(session, dose, patient, team, brand, "reminder", now, valid=dose.due_at)
+                result.reminders += 1
+            dose.next_action_at = closes
+            return
+        if dose.kind != "dose":
+            dose.next_action_at = closes
+            return
+        if can_text:
+            _send(session, dose, patient, team, brand, "reminder", now, valid=closes)
+            result.reminders += 1
+        dose.status = "reminded"
+        dose.next_action_at = _next_nudge(dose, patient, now, policy)
+        return
+    # reminded: a snooze that has come, or a nudge
+    if dose.snoozed_until is not None and now >= dose.snoozed_until:
+        if can_text:
+            _send(
+                session,
+                dose,
+                patient,
+                team,
+                brand,
+                "snooze",
+                now,
+                valid=closes,
+                n=int(dose.snoozed_until.timestamp()),
+            )
+            result.reminders += 1
+        dose.snoozed_until = None
+        dose.next_action_at = _next_nudge(dose, patient, now, policy)
+        return
+    if dose.nudges_sent < policy.nudges:
+        quiet_end = in_quiet_hours(patient, now)
+        if quiet_end is not None:
+            dose.next_action_at = min(quiet_end, closes)
+            return
+        if can_text:
+            _send(
+                session, dose, patient, team, brand, "nudge", now, valid=closes, n=dose.nudges_sent
+            )
+            result.nudges += 1
+        dose.nudges_sent += 1
+    dose.next_action_at = _next_nudge(dose, patient, now, policy)
+
+
+def _next_nudge(dose: Dose, patient: Patient, now: datetime, policy: DispatchPolicy) -> datetime:
+    if dose.nudges_sent >= policy.nudges:
+        return dose.window_closes_at
+    return min(now + policy.nudge_every, dose.window_closes_at)
+
+
+def _send(
+    session: Session,
+    dose: Dose,
+    patient: Patient,
+    team: CareTeam,
+    brand: str,
+    purpose: str,
+    now: datetime,
+    *,
+    valid: datetime,
+    n: int = 0,
+) -> None:
+    enqueue(
+        session,
+        key=f"dose:{dose.id}:{purpose}:{n}",
+        to=patient.phone,
+        body=dose_text(dose, patient, team, brand, purpose),
+        purpose=purpose,
+        now=now,
+        valid_until=valid,
+        patient_id=patient.id,
+        dose_id=dose.id,
+        defer=True,
+    )
+    log.info("%s queued dose=%s patient=%s", purpose, dose.id, patient.id)

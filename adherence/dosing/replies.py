@@ -1,0 +1,260 @@
+"""Patients' replies: keywords (English and Spanish) to intents, and what each does.
+
+Case, spaces and punctuation do not matter. Unknown text gets one short help text, at
+most once an hour, so two auto-responders can never loop.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from adherence.dosing.confirm import (
+    Confirmation,
+    ConfirmError,
+    confirm,
+    open_dose_for_reply,
+    snooze,
+)
+from adherence.messaging.outbox import enqueue
+from adherence.storage.models import (
+    CareTeam,
+    Dose,
+    DoseStatus,
+    OutboxMessage,
+    Patient,
+    Plan,
+    RuleEvent,
+)
+from notifiers import texts
+from schedules import Catalog
+
+TAKEN = {
+    "t",
+    "taken",
+    "take",
+    "took",
+    "yes",
+    "y",
+    "1",
+    "done",
+    "ok",
+    "si",
+    "s\u00ed",
+    "tomada",
+    "tomado",
+    "tome",
+    "listo",
+    "hecho",
+    "\u2705",
+    "\u2714",
+    "\U0001f44d",
+}
+SKIP = {"s", "skip", "skipped", "2", "no", "n", "omitir", "omiti", "saltar"}
+SNOOZE = {"z", "snooze", "later", "remind", "luego", "despues", "mas tarde", "posponer"}
+HELP = {"help", "info", "ayuda", "informacion"}
+STOP = {
+    "stop",
+    "stopall",
+    "unsubscribe",
+    "cancel",
+    "end",
+    "quit",
+    "revoke",
+    "optout",
+    "parar",
+    "baja",
+    "alto",
+    "detener",
+}
+START = {"start", "unstop", "subscribe", "comenzar", "iniciar", "alta"}
+FLARE = {"flare", "relapse", "brote", "recaida", "sintomas"}
+
+HELP_REPLY_EVERY = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Intent:
+    kind: str  # taken | skip | snooze | help | stop | start | flare | unknown
+    minutes: int | None = None  # snooze length
+    code: str | None = None  # a dose short code named in the text
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).strip().lower()
+    # strip accents for keyword matching (si/sí, recaída/recaida), keep emoji
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def parse_reply(text: str) -> Intent:
+    folded = _fold(text)
+    for emoji in ("\u2705", "\u2714", "\U0001f44d"):
+        if folded.startswith(emoji):
+            return Intent("taken")
+    words = re.findall(r"[a-z0-9]+", folded)
+    if not words:
+        return Intent("unknown")
+    phrase = " ".join(words)
+    first = words[0]
+    code = next((w.upper() for w in words[1:] if re.fullmatch(r"[a-z]\d{2,}", w)), None)
+    if first in SNOOZE or phrase in SNOOZE or phrase.startswith("mas tarde"):
+        minutes = next((int(w) for w in words[1:] if w.isdigit()), None)
+        if minutes is not None and not 1 <= minutes <= 720:
+            minutes = None
+        return Intent("snooze", minutes=minutes)
+    if phrase in STOP or (first in STOP and len(words) == 1):
+        return Intent("stop")
+    if phrase in START or (first in START and len(words) == 1):
+        return Intent("start")
+    if first in HELP:
+        return Intent("help")
+    if first in FLARE:
+        return Intent("flare")
+    if first in TAKEN or phrase in TAKEN:
+        return Intent("taken", code=code)
+    if first in SKIP:
+        return Intent("skip", code=code)
+    return Intent("unknown")
+
+
+@dataclass
+class ReplyOutcome:
+    intent: Intent
+    dose: Dose | None = None
+    answer: str | None = None  # text to answer with (TwiML or the outbox)
+    events: list[RuleEvent] | None = None
+
+
+def handle_reply(
+    session: Session,
+    *,
+    catalog: Catalog,
+    patient: Patient,
+    text: str,
+    now: datetime,
+    snooze_minutes: int = 30,
+    horizon_days: int = 35,
+) -> ReplyOutcome:
+    """Apply a patient's text. Returns the intent, the dose it touched and an answer."""
+    intent = parse_reply(text)
+    team = session.get(CareTeam, patient.team_id)
+    assert team is not None
+    lang = patient.language
+    if intent.kind == "stop":
+        patient.sms_status = "opted_out"
+        patient.updated_at = now
+        session.add(patient)
+        _cancel_pending(session, patient, now)
+        event = _event(session, patient, "opted_out", now)
+        session.commit()
+        return ReplyOutcome(intent, events=[event])  # the carrier answers STOP itself
+    if intent.kind == "start":
+        patient.sms_status = "active"
+        patient.updated_at = now
+        session.add(patient)
+        session.commit()
+        return ReplyOutcome(intent, answer=texts.answer("resumed", lang, team=team.name))
+    if intent.kind == "help":
+        contact = team.phone or team.email
+        return ReplyOutcome(intent, answer=texts.help_answer(team.name, contact, lang))
+    if intent.kind == "flare":
+        event = _event(session, patient, "flare_reported", now, text_length=len(text))
+        session.commit()
+        return ReplyOutcome(
+            intent, events=[event], answer=texts.flare_answer(team.name, team.phone, lang)
+        )
+    if intent.kind in ("taken", "skip", "snooze"):
+        dose = open_dose_for_reply(session, patient.id, now)
+        if dose is None:
+            return ReplyOutcome(intent, answer=texts.answer("no_dose", lang, team=team.name))
+        if intent.kind == "snooze":
+            until = snooze(session, dose=dose, minutes=intent.minutes or snooze_minutes, now=now)
+            mins = max(1, round((until - now).total_seconds() / 60))
+            return ReplyOutcome(
+                intent, dose=dose, answer=texts.answer("snoozed", lang, minutes=mins)
+            )
+        try:
+            result = confirm(
+                session,
+                catalog=catalog,
+                dose=dose,
+                status="taken" if intent.kind == "taken" else "skipped",
+                at=now,
+                now=now,
+                via="sms",
+                horizon_days=horizon_days,
+            )
+        except ConfirmError:
+            return ReplyOutcome(intent, dose=dose)
+        return ReplyOutcome(
+            intent, dose=dose, answer=_recorded(intent, result, lang), events=result.events
+        )
+    # Unknown: one help text per hour at most, never a conversation.
+    recent = session.exec(
+        select(OutboxMessage.id).where(
+            OutboxMessage.patient_id == patient.id,
+            OutboxMessage.purpose == "help",
+            OutboxMessage.created_at >= now - HELP_REPLY_EVERY,
+        )
+    ).first()
+    if recent is not None:
+        return ReplyOutcome(intent)
+    answer = texts.answer("unknown", lang)
+    enqueue(
+        session,
+        key=f"help:{patient.id}:{int(now.timestamp()) // 3600}",
+        to=patient.phone,
+        body=answer,
+        purpose="help",
+        now=now,
+        valid_until=now + timedelta(minutes=30),
+        patient_id=patient.id,
+    )
+    session.commit()
+    return ReplyOutcome(intent)
+
+
+def _recorded(intent: Intent, result: Confirmation, language: str) -> str:
+    """What the patient is told about a taken or skip reply: what the dose now says. A
+    reply that found the dose answered already (an earlier reply, perhaps one recorded a
+    moment before this one) is told so when that answer is not the one it gave."""
+    recorded = result.dose.status
+    if recorded == DoseStatus.TAKEN:
+        if not result.applied and intent.kind != "taken":
+            return texts.answer("already_taken", language)
+        return texts.answer("taken_late" if result.late else "taken", language)
+    if not result.applied and intent.kind != "skip":
+        return texts.answer("already_skipped", language)
+    return texts.answer("skipped", language)
+
+
+def _cancel_pending(session: Session, patient: Patient, now: datetime) -> None:
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.patient_id == patient.id, OutboxMessage.status == "pending")
+        .values(status="cancelled", next_attempt_at=None, updated_at=now)
+    )
+
+
+def _event(
+    session: Session, patient: Patient, type_: str, now: datetime, **details: object
+) -> RuleEvent:
+    plan = session.exec(
+        select(Plan).where(Plan.patient_id == patient.id).order_by(Plan.id.desc())
+    ).first()
+    event = RuleEvent(
+        plan_id=plan.id if plan else None,
+        patient_id=patient.id,
+        type=type_,
+        at=now,
+        details_json=json.dumps(details, sort_keys=True),
+    )
+    session.add(event)
+    return event
