@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from adherence.core.config import Settings, settings_from_mapping
 from adherence.dosing.replies import handle_reply
@@ -261,6 +261,7 @@ def run_scenario(
                     language=p.get("language", "en"),
                     email=p.get("email", ""),
                 )
+                assert patient.id is not None
                 sp.id = patient.id
                 zones[patient.id] = ZoneInfo(patient.tz)
                 names[patient.id] = patient.name
@@ -352,7 +353,8 @@ def run_scenario(
                             (now + sp.behaviour.after, pid, sp.behaviour.reply, "behaviour")
                         )
             seen_sent = len(channel.sent)
-            for dose in s.exec(select(Dose).order_by(Dose.due_at, Dose.id)).all():
+            for dose in s.exec(select(Dose).order_by(col(Dose.due_at), col(Dose.id))).all():
+                assert dose.id is not None
                 old = statuses.get(dose.id)
                 if old != dose.status:
                     quiet = dose.status == "scheduled" or (
@@ -377,7 +379,7 @@ def run_scenario(
                     statuses[dose.id] = dose.status
             # The label rules that fired (a missed dose's own event is its status line).
             events = s.exec(
-                select(RuleEvent).where(RuleEvent.type != DOSE_MISSED).order_by(RuleEvent.id)
+                select(RuleEvent).where(RuleEvent.type != DOSE_MISSED).order_by(col(RuleEvent.id))
             ).all()
             for ev in events[seen_events:]:
                 timeline.add(

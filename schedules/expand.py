@@ -1,4 +1,10 @@
-"""Expansion of a regimen to dated items in the patient's own zone."""
+"""Expansion of a regimen to dated items in the patient's own zone.
+
+Why one file past 500 lines: this is the hot path of materialising (bench/expand.py) and its
+parts are one job seen at two speeds: the steady stretches built straight from runs of date
+ordinals, and the exact rule for the days a DST change touches, which must agree item for
+item. Keeping them side by side is what lets a reviewer check that they do.
+"""
 
 from __future__ import annotations
 

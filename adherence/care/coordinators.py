@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from adherence.core.tokens import hash_token
 from adherence.core.tokens import new_token as _new_token
@@ -72,6 +72,7 @@ def add_coordinator(
     if notify_sms and not number:
         raise CoordinatorError("sms notifications need a phone number (give --phone)")
     token = new_token()
+    assert team.id is not None  # a stored team
     coordinator = Coordinator(
         team_id=team.id,
         name=name.strip(),
@@ -140,7 +141,7 @@ def rotate_token(session: Session, coordinator_id: int, now: datetime) -> tuple[
 
 
 def list_coordinators(session: Session, *, team_id: int | None = None) -> list[Coordinator]:
-    query = select(Coordinator).order_by(Coordinator.id)
+    query = select(Coordinator).order_by(col(Coordinator.id))
     if team_id is not None:
         query = query.where(Coordinator.team_id == team_id)
     return list(session.exec(query).all())

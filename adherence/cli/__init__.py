@@ -12,6 +12,7 @@ from adherence.cli import (
     dbcmd,
     enroll,
     export,
+    plans,
     regimens,
     report,
     roster,
@@ -31,9 +32,9 @@ app.command("preview")(regimens.preview)
 app.add_typer(dbcmd.app, name="db")
 app.add_typer(enroll.team_app, name="team")
 app.add_typer(enroll.patient_app, name="patient")
-app.add_typer(enroll.plan_app, name="plan")
-app.command("doses")(enroll.doses)
-app.command("confirm")(enroll.confirm_cmd)
+app.add_typer(plans.plan_app, name="plan")
+app.command("doses")(plans.doses)
+app.command("confirm")(plans.confirm_cmd)
 app.command("simulate")(simulate.simulate)
 app.command("import")(roster.import_cmd)
 app.command("run")(run_cmd.run)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from adherence.calendar.appointments import AppointmentError, book, cancel, list_for, move
 from adherence.cli.common import Config, JsonOpt, fail, found, load_app, print_json, table
@@ -234,11 +234,13 @@ def list_cmd(
             rows = list_for(s, team=found(find_team, s, team or ""), include_cancelled=all_)
         zones = {
             p.id: p.tz
-            for p in s.exec(select(Patient).where(Patient.id.in_({a.patient_id for a in rows})))
+            for p in s.exec(
+                select(Patient).where(col(Patient.id).in_({a.patient_id for a in rows}))
+            )
         }
         plans = {
             p.id: p.regimen
-            for p in s.exec(select(Plan).where(Plan.id.in_({a.plan_id for a in rows})))
+            for p in s.exec(select(Plan).where(col(Plan.id).in_({a.plan_id for a in rows})))
         }
         if as_json:
             print_json([appointment_dict(a, zones[a.patient_id]) for a in rows])

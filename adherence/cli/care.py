@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from sqlmodel import select
+from sqlmodel import col, select
 
 from adherence.care.flags import (
     RULES,
@@ -89,7 +89,7 @@ def flags(
             typer.echo("no flags" if show_all else "no open flags")
             return
         pids = {f.patient_id for f in rows}
-        patients = {p.id: p for p in s.exec(select(Patient).where(Patient.id.in_(pids))).all()}
+        patients = {p.id: p for p in s.exec(select(Patient).where(col(Patient.id).in_(pids))).all()}
         teams = {t.id: t for t in s.exec(select(CareTeam)).all()}
         out: list[list[str]] = []
         for f in rows:

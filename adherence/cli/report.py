@@ -85,6 +85,7 @@ def report(
     from adherence.care.measures import measure_patient, measure_team
     from adherence.patients.enrollment import find_patient, find_team
     from adherence.storage.audit import cli_actor, record
+    from adherence.storage.models import CareTeam, Patient
 
     if (patient is None) == (team is None):
         fail("give a PATIENT or --team TEAM (one of them)")
@@ -92,30 +93,35 @@ def report(
     now: datetime = SystemClock().now()
     out: dict[str, Any] = {}
     with app.session() as s:
-        target_team = found(find_team, s, team) if team is not None else None
-        target = found(find_patient, s, patient) if patient is not None else None
-        zone = ZoneInfo(target.tz if target is not None else target_team.tz)
+        # Exactly one of PATIENT and --team is given (checked above).
+        subject: Patient | CareTeam = (
+            found(find_patient, s, patient)
+            if patient is not None
+            else found(find_team, s, team or "")
+        )
+        zone = ZoneInfo(subject.tz)
         periods = _periods(from_, to, now.astimezone(zone).date())
         for label, (start, end) in periods.items():
-            if target is not None:
+            if isinstance(subject, Patient):
                 out[label] = measure_patient(
-                    s, target, start=start, end=end, catalog=app.catalog, settings=app.settings
+                    s, subject, start=start, end=end, catalog=app.catalog, settings=app.settings
                 ).to_json()
             else:
                 out[label] = measure_team(
                     s,
-                    target_team,
+                    subject,
                     start=start,
                     end=end,
                     catalog=app.catalog,
                     settings=app.settings,
                 ).to_json()
+        target = subject if isinstance(subject, Patient) else None
         record(
             s,
             actor=cli_actor(),
-            team_id=target.team_id if target is not None else target_team.id,
+            team_id=target.team_id if target is not None else subject.id,
             action="read",
-            resource=f"report:patient:{target.id}" if target else f"report:team:{target_team.id}",
+            resource=f"report:patient:{target.id}" if target else f"report:team:{subject.id}",
             patient_id=target.id if target is not None else None,
             now=now,
             details={"periods": list(periods)},

@@ -73,11 +73,11 @@ def open_dose_for_reply(session: Session, patient_id: int, now: datetime) -> Dos
         .where(
             Dose.patient_id == patient_id,
             Dose.kind == "dose",
-            Dose.status.in_(("reminded", "scheduled")),
+            col(Dose.status).in_(("reminded", "scheduled")),
             Dose.due_at <= now + timedelta(minutes=15),
             Dose.window_closes_at > now,
         )
-        .order_by(Dose.due_at.desc())
+        .order_by(col(Dose.due_at).desc())
         .limit(1)
     ).first()
     if row is not None:
@@ -87,11 +87,11 @@ def open_dose_for_reply(session: Session, patient_id: int, now: datetime) -> Dos
         .where(
             Dose.patient_id == patient_id,
             Dose.kind == "dose",
-            Dose.status.in_((DoseStatus.MISSED, *DOSE_OPEN)),
+            col(Dose.status).in_((DoseStatus.MISSED, *DOSE_OPEN)),
             Dose.window_closes_at >= now - LATE_REPLY_GRACE,
             Dose.due_at <= now,
         )
-        .order_by(Dose.due_at.desc())
+        .order_by(col(Dose.due_at).desc())
         .limit(1)
     ).first()
 
@@ -153,6 +153,7 @@ def confirm(
     plan = session.get(Plan, dose.plan_id)
     patient = session.get(Patient, dose.patient_id)
     assert plan is not None and patient is not None
+    assert dose.id is not None and plan.id is not None
     if person:
         session.add(
             DoseChange(

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from adherence.dosing.materialize import materialize
 from adherence.dosing.plans import regimen_for
@@ -106,9 +106,9 @@ def dispatch_due(
             break
         rows = session.exec(
             select(Dose)
-            .where(Dose.next_action_at <= now)
+            .where(col(Dose.next_action_at) <= now)
             # The older dose first when two are due at once: its miss may change the other.
-            .order_by(Dose.next_action_at, Dose.due_at, Dose.id)
+            .order_by(col(Dose.next_action_at), col(Dose.due_at), col(Dose.id))
             .limit(batch)
             .with_for_update(skip_locked=True)
         ).all()
@@ -119,18 +119,18 @@ def dispatch_due(
         # One query each for the batch's plans, patients and teams (not three per dose).
         plans = {
             p.id: p
-            for p in session.exec(select(Plan).where(Plan.id.in_({d.plan_id for d in rows})))
+            for p in session.exec(select(Plan).where(col(Plan.id).in_({d.plan_id for d in rows})))
         }
         patients = {
             p.id: p
             for p in session.exec(
-                select(Patient).where(Patient.id.in_({d.patient_id for d in rows}))
+                select(Patient).where(col(Patient.id).in_({d.patient_id for d in rows}))
             )
         }
         teams = {
             t.id: t
             for t in session.exec(
-                select(CareTeam).where(CareTeam.id.in_({p.team_id for p in patients.values()}))
+                select(CareTeam).where(col(CareTeam.id).in_({p.team_id for p in patients.values()}))
             )
         }
         for dose in rows:

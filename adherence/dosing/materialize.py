@@ -13,8 +13,9 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select as sa_select
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from adherence.dosing.plans import expected_items, late_window, window_closes
 from adherence.storage.db import insert_ignoring_existing
@@ -87,16 +88,16 @@ def materialize(
     number of doses written. Commits per batch of plans."""
     query = (
         select(Plan, Patient)
-        .join(Patient, Patient.id == Plan.patient_id)
+        .join(Patient, col(Patient.id) == Plan.patient_id)
         .where(Plan.status == "active", Patient.active == True)  # noqa: E712
-        .order_by(Plan.id)
+        .order_by(col(Plan.id))
     )
     if plan_ids is not None:
-        query = query.where(Plan.id.in_(list(plan_ids)))
+        query = query.where(col(Plan.id).in_(list(plan_ids)))
     written = 0
     last_id = 0
     while True:
-        rows = session.exec(query.where(Plan.id > last_id).limit(batch)).all()
+        rows = session.exec(query.where(col(Plan.id) > last_id).limit(batch)).all()
         if not rows:
             break
         last_id = rows[-1][0].id or 0
@@ -116,12 +117,20 @@ def _materialize_batch(
     horizon_days: int,
 ) -> int:
     pairs = list(rows)
-    ids = [plan.id for plan, _ in pairs]
+    ids = [plan.id for plan, _ in pairs if plan.id is not None]
     existing: dict[int, dict[tuple[int, str], tuple[int, str, datetime]]] = {pid: {} for pid in ids}
+    # SQLAlchemy's select: SQLModel's own is typed for at most four columns.
     result = session.execute(
-        select(Dose.plan_id, Dose.epoch, Dose.key, Dose.id, Dose.status, Dose.due_at).where(
-            Dose.plan_id.in_(ids),
-            Dose.due_at >= now - timedelta(days=2),
+        sa_select(
+            col(Dose.plan_id),
+            col(Dose.epoch),
+            col(Dose.key),
+            col(Dose.id),
+            col(Dose.status),
+            col(Dose.due_at),
+        ).where(
+            col(Dose.plan_id).in_(ids),
+            col(Dose.due_at) >= now - timedelta(days=2),
         )
     )
     for plan_id, epoch, key, dose_id, status, due_at in result:
@@ -176,7 +185,9 @@ def _materialize_batch(
                 # Moved (travel, a shifted schedule) or revived (a resumed plan).
                 session.execute(
                     update(Dose)
-                    .where(Dose.id == found[0], Dose.status.in_(("scheduled", "cancelled")))
+                    .where(
+                        col(Dose.id) == found[0], col(Dose.status).in_(("scheduled", "cancelled"))
+                    )
                     .values(
                         status="scheduled",
                         nudges_sent=0,
@@ -202,7 +213,7 @@ def _materialize_batch(
         if stale:
             session.execute(
                 update(Dose)
-                .where(Dose.id.in_(stale), Dose.status == "scheduled")
+                .where(col(Dose.id).in_(stale), col(Dose.status) == "scheduled")
                 .values(status="cancelled", next_action_at=None, updated_at=now)
             )
     if new_rows:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from adherence.dosing.confirm import (
     Confirmation,
@@ -145,7 +145,7 @@ def handle_reply(
     """Apply a patient's text. Returns the intent, the dose it touched and an answer."""
     intent = parse_reply(text)
     team = session.get(CareTeam, patient.team_id)
-    assert team is not None
+    assert team is not None and patient.id is not None
     lang = patient.language
     if intent.kind == "stop":
         patient.sms_status = "opted_out"
@@ -238,7 +238,10 @@ def _recorded(intent: Intent, result: Confirmation, language: str) -> str:
 def _cancel_pending(session: Session, patient: Patient, now: datetime) -> None:
     session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.patient_id == patient.id, OutboxMessage.status == "pending")
+        .where(
+            col(OutboxMessage.patient_id) == patient.id,
+            col(OutboxMessage.status) == "pending",
+        )
         .values(status="cancelled", next_attempt_at=None, updated_at=now)
     )
 
@@ -246,8 +249,9 @@ def _cancel_pending(session: Session, patient: Patient, now: datetime) -> None:
 def _event(
     session: Session, patient: Patient, type_: str, now: datetime, **details: object
 ) -> RuleEvent:
+    assert patient.id is not None
     plan = session.exec(
-        select(Plan).where(Plan.patient_id == patient.id).order_by(Plan.id.desc())
+        select(Plan).where(Plan.patient_id == patient.id).order_by(col(Plan.id).desc())
     ).first()
     event = RuleEvent(
         plan_id=plan.id if plan else None,

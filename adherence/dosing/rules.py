@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from adherence.dosing.plans import expected_items, plan_times
 from adherence.storage.models import DOSE_OPEN, Dose, DoseStatus, Patient, Plan, RuleEvent
@@ -29,6 +29,26 @@ from schedules import Catalog, Item, Regimen
 # ``notified``). The simulation's timeline, which shows the label rules that fired, leaves
 # it out (the dose's status change is already there).
 DOSE_MISSED = "dose_missed"
+
+
+# ``Rule.params`` holds the catalog's values as written (``dict[str, object]``); the
+# catalog schema checked their types, these helpers narrow them for the type checker.
+def _int(value: object) -> int:
+    if not isinstance(value, (int, float)):
+        raise TypeError(f"rule parameter {value!r} is not a number")
+    return int(value)
+
+
+def _float(value: object) -> float:
+    if not isinstance(value, (int, float)):
+        raise TypeError(f"rule parameter {value!r} is not a number")
+    return float(value)
+
+
+def _list(value: object) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError(f"rule parameter {value!r} is not a list")
+    return value
 
 
 def _rebase(session: Session, plan: Plan, occasion: int, day: date, now: datetime) -> None:
@@ -71,7 +91,7 @@ def _trailing_missed(session: Session, plan: Plan, dose: Dose) -> list[Dose]:
             Dose.kind != "monitoring",
             Dose.due_at <= dose.due_at,
         )
-        .order_by(Dose.due_at.desc())
+        .order_by(col(Dose.due_at).desc())
         .limit(400)
     ).all()
     run: list[Dose] = []
@@ -96,15 +116,15 @@ def after_missed(
     for rule in regimen.rules:
         p = rule.params
         if rule.type == "restart_titration":
-            phases = p.get("phases")
+            phases = _list(p.get("phases", []))
             if phases and dose.phase not in phases:
                 continue
-            if "within_days" in p and dose.day > int(p["within_days"]):
+            if "within_days" in p and dose.day > _int(p["within_days"]):
                 continue
             hit = False
-            if "consecutive_missed" in p and len(run) >= int(p["consecutive_missed"]):
+            if "consecutive_missed" in p and len(run) >= _int(p["consecutive_missed"]):
                 hit = True
-            if "consecutive_missed_days" in p and missed_days >= int(p["consecutive_missed_days"]):
+            if "consecutive_missed_days" in p and missed_days >= _int(p["consecutive_missed_days"]):
                 hit = True
             if (
                 "missed_hours_over" in p
@@ -112,7 +132,7 @@ def after_missed(
                 and ("consecutive_missed_days" not in p)
             ):
                 late = (dose.window_closes_at - dose.due_at).total_seconds() / 3600
-                hit = late >= float(p["missed_hours_over"])
+                hit = late >= _float(p["missed_hours_over"])
             if hit:
                 events.append(
                     restart_titration(
@@ -127,7 +147,7 @@ def after_missed(
                     )
                 )
                 return events  # a restart supersedes the rest of this epoch
-            if int(p.get("consecutive_missed", 1)) > 1 and dose.phase == TITRATION:
+            if _int(p.get("consecutive_missed", 1)) > 1 and dose.phase == TITRATION:
                 # Below the threshold the label says "resume where left off": the missed
                 # titration step is offered again on the next dose day and the rest follows.
                 events.append(
@@ -139,11 +159,11 @@ def after_missed(
                         now=now,
                         dose=dose,
                         missed=len(run),
-                        threshold=int(p["consecutive_missed"]),
+                        threshold=_int(p["consecutive_missed"]),
                     )
                 )
         elif rule.type == "repeat_first_dose_monitoring":
-            for period in p.get("periods", []):
+            for period in _list(p.get("periods", [])):
                 lo, hi = period.get("from_day", 1), period.get("to_day")
                 if first.day < lo or (hi is not None and first.day > hi):
                     continue
@@ -304,10 +324,10 @@ def restart_titration(
     session.execute(
         update(Dose)
         .where(
-            Dose.plan_id == plan.id,
-            Dose.epoch == old_epoch,
-            Dose.status.in_(DOSE_OPEN),
-            Dose.due_at >= now,
+            col(Dose.plan_id) == plan.id,
+            col(Dose.epoch) == old_epoch,
+            col(Dose.status).in_(DOSE_OPEN),
+            col(Dose.due_at) >= now,
         )
         .values(status="cancelled", next_action_at=None, updated_at=now)
     )
@@ -358,7 +378,7 @@ def after_taken(
         keep = (
             keep_days is not None
             and next_day is not None
-            and (next_day - taken_day).days >= int(keep_days)
+            and (next_day - taken_day).days >= _int(keep_days)
         )
         if not keep:
             _rebase(session, plan, dose.occasion, taken_day, now)
@@ -396,9 +416,9 @@ def after_taken(
             session.execute(
                 update(Dose)
                 .where(
-                    Dose.plan_id == plan.id,
-                    Dose.status.in_(DOSE_OPEN),
-                    Dose.id != dose.id,
+                    col(Dose.plan_id) == plan.id,
+                    col(Dose.status).in_(DOSE_OPEN),
+                    col(Dose.id) != dose.id,
                 )
                 .values(status="cancelled", next_action_at=None, updated_at=now)
             )

@@ -8,7 +8,7 @@ from email.utils import parseaddr
 
 import phonenumbers
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from adherence.storage.models import CareTeam, Dose, Patient, Plan
 from notifiers.texts import LANGUAGES
@@ -157,6 +157,7 @@ def create_patient(
         and session.exec(select(Patient).where(Patient.external_id == external_id)).first()
     ):
         raise EnrollmentError(f"external id {external_id!r} is already enrolled")
+    assert team.id is not None
     patient = Patient(
         team_id=team.id,
         name=name.strip(),
@@ -294,6 +295,7 @@ def create_plan(
         )
     if len(set(parsed)) != len(parsed):
         raise EnrollmentError("the same time is given twice")
+    assert patient.id is not None
     plan = Plan(
         patient_id=patient.id,
         regimen=therapy.code,
@@ -324,9 +326,9 @@ def _cancel_future(session: Session, plan: Plan, now: datetime) -> None:
     session.execute(
         update(Dose)
         .where(
-            Dose.plan_id == plan.id,
-            Dose.status == "scheduled",
-            Dose.due_at > now,
+            col(Dose.plan_id) == plan.id,
+            col(Dose.status) == "scheduled",
+            col(Dose.due_at) > now,
         )
         .values(status="cancelled", next_action_at=None, updated_at=now)
     )

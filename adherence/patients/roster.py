@@ -21,7 +21,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from adherence.dosing.materialize import materialize
 from adherence.patients.enrollment import (
@@ -465,7 +465,7 @@ def _find_patient(session: Session, external_id: str) -> Patient | None:
 
 def _plans_of(session: Session, patient: Patient) -> set[tuple[str, date]]:
     rows = session.exec(
-        select(Plan.regimen, Plan.start_date).where(Plan.patient_id == patient.id)
+        select(col(Plan.regimen), col(Plan.start_date)).where(Plan.patient_id == patient.id)
     ).all()
     return {(regimen, start) for regimen, start in rows}
 

@@ -29,8 +29,7 @@ from adherence.messaging.outbox import deliver
 from adherence.storage.models import Appointment, AuditEvent, Dose, OutboxMessage
 from notifiers.sms import MemorySms
 from schedules import Catalog
-
-from .engine_helpers import NO_NUDGES, NY, Enrolled, at, doses, enroll
+from tests.adherence.engine_helpers import NO_NUDGES, NY, Enrolled, at, doses, enroll
 
 SETTINGS = Settings()
 OCREVUS_START = date(2026, 3, 2)

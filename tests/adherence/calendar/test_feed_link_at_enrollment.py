@@ -18,15 +18,14 @@ from adherence.messaging.outbox import deliver
 from adherence.storage.models import OutboxMessage, Patient
 from notifiers.sms import MemorySms, SendResult, SmsMessage, TransportError
 from schedules import Catalog
-from tests.adherence.test_cli_enrollment import (
+from tests.adherence.cli.test_cli_enrollment import (
     EXAMPLE_ROSTER,
     NY,
     Cli,
     local_today,
     write_config,
 )
-
-from .engine_helpers import enroll
+from tests.adherence.engine_helpers import enroll
 
 BASE = "https://care.example.org"
 FEED_URL = re.compile(re.escape(BASE) + r"/calendar/([A-Za-z0-9_-]+)\.ics")

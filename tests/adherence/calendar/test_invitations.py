@@ -15,9 +15,8 @@ from adherence.messaging.mail import deliver_email
 from adherence.storage.models import Appointment, OutboxMessage
 from notifiers.email import SmtpEmail
 from schedules import Catalog
+from tests.adherence.engine_helpers import at, enroll
 from tests.fakes.smtp_server import Received, smtp_server
-
-from .engine_helpers import at, enroll
 
 FROM = "clinic-invites@riverside.example"
 SETTINGS: Settings = settings_from_mapping({"smtp": {"from_address": FROM}})

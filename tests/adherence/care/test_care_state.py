@@ -22,9 +22,9 @@ from adherence.dosing.rules import DOSE_MISSED
 from adherence.storage.db import alembic_config, make_engine, upgrade
 from adherence.storage.models import Coordinator, Dose, Plan, RuleEvent
 from schedules import Catalog
+from tests.adherence.care.test_escalation import coordinator, messages
+from tests.adherence.care.test_flags import DEFAULTS, flags
 from tests.adherence.engine_helpers import at, drive, enroll
-from tests.adherence.test_escalation import coordinator, messages
-from tests.adherence.test_flags import DEFAULTS, flags
 
 LONDON = ZoneInfo("Europe/London")
 

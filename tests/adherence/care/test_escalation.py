@@ -19,8 +19,8 @@ from adherence.storage.models import Coordinator, Flag, OutboxMessage
 from notifiers.email import SmtpEmail
 from notifiers.sms import MemorySms
 from schedules import Catalog
+from tests.adherence.care.test_flags import DEFAULTS, reply, restarted
 from tests.adherence.engine_helpers import Enrolled, at, enroll
-from tests.adherence.test_flags import DEFAULTS, reply, restarted
 from tests.fakes.smtp_server import smtp_server
 
 LONDON = ZoneInfo("Europe/London")

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from adherence.storage.models import CareTeam, Patient
 from schedules import Catalog
 from tests.adherence.calendar_helpers import Clock, app_for, serve, three_ways
-from tests.adherence.test_cli_enrollment import Cli, one_error_line, seed, write_config
+from tests.adherence.cli.test_cli_enrollment import Cli, one_error_line, seed, write_config
 
 BASE = "https://care.example.org"
 

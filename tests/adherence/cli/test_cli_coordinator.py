@@ -14,7 +14,7 @@ from sqlmodel import Session
 from adherence.care.coordinators import authenticate
 from adherence.patients.enrollment import create_patient, create_team
 from adherence.storage.audit import record
-from tests.adherence.test_cli_enrollment import Cli, one_error_line, snapshot, write_config
+from tests.adherence.cli.test_cli_enrollment import Cli, one_error_line, snapshot, write_config
 
 NY = "America/New_York"
 

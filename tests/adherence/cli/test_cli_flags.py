@@ -15,8 +15,8 @@ from adherence.care.flags import raise_flag
 from adherence.patients.enrollment import create_team
 from adherence.storage.models import AuditEvent, Flag
 from schedules import Catalog
+from tests.adherence.cli.test_cli_enrollment import Cli, one_error_line, write_config
 from tests.adherence.engine_helpers import enroll
-from tests.adherence.test_cli_enrollment import Cli, one_error_line, write_config
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from adherence.care.measures import measure_patient, measure_team
 from adherence.core.config import Settings
 from adherence.storage.models import AuditEvent
 from schedules import Catalog
+from tests.adherence.cli.test_cli_enrollment import Cli, one_error_line, write_config
 from tests.adherence.engine_helpers import Enrolled, at, drive, enroll
-from tests.adherence.test_cli_enrollment import Cli, one_error_line, write_config
 
 START, END = date(2026, 3, 2), date(2026, 3, 20)
 SETTINGS = Settings()

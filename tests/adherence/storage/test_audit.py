@@ -12,9 +12,8 @@ from adherence.calendar.appointments import _audit, book, cancel
 from adherence.storage.audit import clean_details
 from adherence.storage.models import AuditEvent
 from schedules import Catalog
-
-from .engine_helpers import at
-from .test_appointments import SETTINGS, ocrevus_after_first_dose
+from tests.adherence.calendar.test_appointments import SETTINGS, ocrevus_after_first_dose
+from tests.adherence.engine_helpers import at
 
 
 def test_secrets_and_messages_are_dropped_and_counts_kept() -> None:

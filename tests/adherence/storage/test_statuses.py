@@ -23,8 +23,7 @@ from adherence.storage.models import (
     SmsStatus,
 )
 from schedules import Catalog
-
-from .engine_helpers import enroll
+from tests.adherence.engine_helpers import enroll
 
 
 def test_every_status_is_its_stored_string() -> None:

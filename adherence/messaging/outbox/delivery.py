@@ -1,36 +1,23 @@
-"""The outbox: a message is a row before it is a network call.
-
-``enqueue`` writes the row (unique key: a second enqueue of the same key is a no-op), in
-the same transaction as the state change that caused it. ``deliver_due`` is the one
-delivery loop for every channel (texts, e-mail): it claims due rows (``sending``,
-committed before any network call), sends each through its channel's ``Route`` (texts on
-a bounded thread pool at a configured rate), and records each outcome with the same
-permanent / transient / validity rules. A row left in ``sending`` by a crash or a
-timed-out request is reconciled with the provider before anything is resent: found ->
-sent; not found -> pending again while still valid. Each text's status callback URL
-carries its row id, so a delivery status applies to its row at once (``apply_status``).
-"""
+"""The delivery loop, for every channel: claim due rows (committed before any network
+call), send them (texts on the ``Sender``'s pool, other routes here), record each outcome
+with the same permanent / transient / validity rules."""
 
 from __future__ import annotations
 
 import logging
 import random
-import re
-import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
-from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from adherence.storage.db import insert_ignoring_existing
+from adherence.messaging.outbox.channels import RateLimiter, Route, attempt, sms_route
+from adherence.messaging.outbox.rows import settle
 from adherence.storage.models import OutboxMessage, Patient
-from notifiers.sms import SendResult, SmsChannel, SmsMessage, TransportError
+from notifiers.sms import SendResult, SmsChannel, TransportError
 
 log = logging.getLogger("adherence.outbox")
 
@@ -39,92 +26,6 @@ BACKOFF_MAX = timedelta(minutes=10)
 RECONCILE_AFTER = timedelta(seconds=30)
 # When a server is unavailable and the failed message has no retry time (it expired).
 RETRY_WHEN_UNAVAILABLE = timedelta(minutes=1)
-# The query parameter of a text's status callback URL that names its outbox row.
-CALLBACK_PARAM = "outbox"
-
-# Texts that carry a secret (a calendar feed URL is a bearer token): once the row is final
-# (sent, failed for good, expired) nothing needs the text again, so the secret is blanked
-# out of the stored body. Kept while a send may be retried or reconciled (Twilio's
-# reconciliation matches on the body).
-SECRET_PURPOSES = frozenset({"calendar_link"})
-_FEED_TOKEN = re.compile(r"(/calendar/(?:team/)?)[^/\s?#]+?(\.ics)")
-REDACTED = "…"
-
-
-def redact(body: str) -> str:
-    """``body`` with every feed token replaced by "…" (the rest of the URL stays, so the
-    row still shows what was sent)."""
-    return _FEED_TOKEN.sub(rf"\g<1>{REDACTED}\g<2>", body)
-
-
-def settle(msg: OutboxMessage) -> None:
-    """A row reached a final status: drop what must not linger in it."""
-    if msg.purpose in SECRET_PURPOSES:
-        msg.body = redact(msg.body)
-
-
-class RateLimiter:
-    """A token bucket shared by the sending threads (messages per second)."""
-
-    def __init__(
-        self,
-        per_second: float,
-        burst: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.rate = per_second
-        self.capacity = burst if burst is not None else max(1.0, per_second)
-        self.tokens = self.capacity
-        self.clock = clock
-        self.stamp = clock()
-        self.sleep = sleep
-        self.lock = threading.Lock()
-
-    def acquire(self) -> None:
-        while True:
-            with self.lock:
-                now = self.clock()
-                self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-                self.stamp = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                wait = (1 - self.tokens) / self.rate
-            self.sleep(wait)
-
-
-@dataclass(frozen=True)
-class Route:
-    """One channel as the delivery loop sees it: its rows (``kind``, the row's ``channel``)
-    and how a row is sent."""
-
-    kind: str
-    # Reads the row (in the session's thread) and returns the send, which touches no row:
-    # it may run on the sender's pool.
-    prepare: Callable[[OutboxMessage], Callable[[], SendResult]]
-    # What an unexpected exception from the channel means: "uncertain" when the message
-    # may have left (the provider is asked before any resend), "failed" when it is simply
-    # tried again later.
-    unexpected: str = "failed"
-
-
-def sms_route(channel: SmsChannel, status_callback: str | None = None) -> Route:
-    """Texts: a Twilio request that raised may still have created the message."""
-    return Route(
-        kind="sms",
-        prepare=lambda msg: partial(channel.send, sms_message(msg, status_callback)),
-        unexpected="uncertain",
-    )
-
-
-def status_callback_url(base: str | None, outbox_id: int | None) -> str | None:
-    """Where Twilio posts one text's delivery status: ``base`` with our row id in the query,
-    so the webhook finds the row at once, before the send's own answer is recorded (which
-    happens on the next pass of the delivery loop). Twilio signs the whole URL."""
-    if not base or outbox_id is None:
-        return base
-    return f"{base}{'&' if '?' in base else '?'}{CALLBACK_PARAM}={outbox_id}"
 
 
 @dataclass
@@ -168,76 +69,6 @@ class Sender:
         return self.collect(session, now, block=True)
 
 
-def enqueue(
-    session: Session,
-    *,
-    key: str,
-    to: str,
-    body: str,
-    purpose: str,
-    now: datetime,
-    valid_until: datetime,
-    patient_id: int | None = None,
-    dose_id: int | None = None,
-    channel: str = "sms",
-    defer: bool = False,
-    not_sent: str = "",
-) -> bool:
-    """Add a message unless one with ``key`` exists (then nothing happens, even when
-    another worker raced us to it). Part of the caller's transaction. True if added
-    (with ``defer``: queued for ``flush_deferred``, which the caller must call before
-    committing). ``not_sent`` records a message that will never go out, with the reason
-    (a reminder whose window closed while the daemon was down)."""
-    row = {
-        "key": key,
-        "to": to,
-        "body": body,
-        "purpose": purpose,
-        "channel": channel,
-        "patient_id": patient_id,
-        "dose_id": dose_id,
-        "status": "not_sent" if not_sent else "pending",
-        "attempts": 0,
-        "next_attempt_at": None if not_sent else now,
-        "valid_until": valid_until,
-        "error": not_sent,
-        "created_at": now,
-        "updated_at": now,
-    }
-    if defer:
-        # Batched by the caller's flush_deferred() (one executemany per dispatch batch).
-        session.info.setdefault(_DEFERRED, []).append(row)
-        return True
-    stmt = _insert_ignore(session).returning(OutboxMessage.id)
-    return session.connection().execute(stmt, row).first() is not None
-
-
-_DEFERRED = "adherence.messaging.outbox.deferred"
-
-
-def flush_deferred(session: Session) -> int:
-    """Insert the messages enqueued with ``defer=True`` (duplicates ignored by key)."""
-    rows = session.info.pop(_DEFERRED, None)
-    if not rows:
-        return 0
-    session.connection().execute(_insert_ignore(session), rows)
-    return len(rows)
-
-
-def _insert_ignore(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    return insert_ignoring_existing(dialect, OutboxMessage, ["key"])
-
-
-def next_pending(session: Session) -> datetime | None:
-    return session.exec(
-        select(OutboxMessage.next_attempt_at)
-        .where(OutboxMessage.status == "pending")
-        .order_by(OutboxMessage.next_attempt_at)
-        .limit(1)
-    ).first()
-
-
 def _claim(
     session: Session, now: datetime, limit: int, channel: str = "sms"
 ) -> list[OutboxMessage]:
@@ -245,10 +76,10 @@ def _claim(
         select(OutboxMessage)
         .where(
             OutboxMessage.status == "pending",
-            OutboxMessage.next_attempt_at <= now,
+            col(OutboxMessage.next_attempt_at) <= now,
             OutboxMessage.channel == channel,
         )
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
@@ -266,17 +97,6 @@ def _claim(
         claimed.append(msg)
     session.commit()  # the claim is durable before any network call
     return claimed
-
-
-def sms_message(msg: OutboxMessage, status_callback: str | None) -> SmsMessage:
-    return SmsMessage(
-        key=msg.key,
-        to=msg.to,
-        body=msg.body,
-        valid_until=msg.valid_until,
-        status_callback=status_callback_url(status_callback, msg.id),
-        purpose=msg.purpose,
-    )
 
 
 def deliver(
@@ -342,7 +162,7 @@ def _submit(session: Session, sender: Sender, now: datetime, limit: int) -> None
         claimed = _claim(session, now, min(limit, room), route.kind)
         for msg in claimed:
             assert msg.id is not None
-            fut = sender.pool.submit(_attempt, route, route.prepare(msg), sender.limiter)
+            fut = sender.pool.submit(attempt, route, route.prepare(msg), sender.limiter)
             sender.in_flight[fut] = msg.id
         room -= len(claimed)
         if len(claimed) < limit:
@@ -364,7 +184,7 @@ def _send_here(
         unavailable = False
         for n, msg in enumerate(claimed):
             assert msg.id is not None
-            outcome = _attempt(route, route.prepare(msg))
+            outcome = attempt(route, route.prepare(msg))
             outcomes.append((msg.id, outcome, clock() if clock else now))
             if isinstance(outcome, TransportError) and outcome.outcome == "unavailable":
                 unavailable, held = True, claimed[n + 1 :]
@@ -372,23 +192,6 @@ def _send_here(
         handed += _record_all(session, outcomes, hold_back=held)
         if unavailable or len(claimed) < limit:
             return handed
-
-
-def _attempt(
-    route: Route, send: Callable[[], SendResult], limiter: RateLimiter | None = None
-) -> SendResult | TransportError:
-    """The one error handler of every channel: a send's outcome, never an exception."""
-    if limiter is not None:
-        limiter.acquire()
-    try:
-        return send()
-    except TransportError as exc:
-        return exc
-    except Exception as exc:  # a bug or an unexpected library error: never crash the daemon
-        log.exception("%s channel raised unexpectedly", route.kind)
-        return TransportError(
-            f"unexpected {type(exc).__name__}", permanent=False, outcome=route.unexpected
-        )
 
 
 def _record_all(
@@ -493,7 +296,7 @@ def _record(
             new = "undeliverable" if exc.outcome == "undeliverable" else "opted_out"
             session.execute(
                 update(Patient)
-                .where(Patient.id == msg.patient_id)
+                .where(col(Patient.id) == msg.patient_id)
                 .values(sms_status=new, updated_at=now)
             )
     elif exc.outcome == "uncertain":

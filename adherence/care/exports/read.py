@@ -1,0 +1,204 @@
+"""Reading a care team's export: patients in id order in batches, each with its plans,
+its doses in the period and its measures.
+
+``read_patients`` never holds the team in memory: each batch's doses are streamed with
+``dose_batches`` ordered by patient, plan and due time, and each patient's rows are
+measured (``measure_rows``) as they are read. ``by_id`` pages any table by id (the FHIR
+writer reads the flags that way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple, TypeVar
+
+from sqlalchemy import String, func, type_coerce
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from adherence.care.measures import (
+    DOSES,
+    LOOKAHEAD_DAYS,
+    MEASURE_COLUMNS,
+    PatientMeasures,
+    PlanMeasures,
+    combine_plans,
+    day_of,
+    dose_batches,
+    measure_rows,
+    row_maker,
+)
+from adherence.core.config import Settings
+from adherence.dosing.plans import regimen_for
+from adherence.storage.models import CareTeam, Flag, Patient, Plan
+from adherence.storage.utc import instant
+from schedules import Catalog
+
+PATIENT_BATCH = 200
+DOSE_BATCH = 2_000  # rows per fetch: bounds the peak (about 2 KiB a row in flight)
+
+
+@dataclass(slots=True)
+class DoseOut:
+    id: int
+    plan_id: int
+    due_at: datetime
+    taken_at: datetime | None
+    confirmed_at: datetime | None
+    status: str
+    via: str
+    late: bool
+    kind: str
+    amount: float
+    unit: str
+
+
+_T = DOSES.c
+# The measures' columns (patient id first), then what the export adds; read raw like the
+# measures do (adherence.care.measures.dose_batches). A row is also what the measures read.
+_COLUMNS = (
+    _T.patient_id,
+    *MEASURE_COLUMNS,
+    _T.id,
+    type_coerce(_T.due_at, String).label("due_at"),
+    type_coerce(_T.confirmed_at, String).label("confirmed_at"),
+    _T.confirmed_via,
+    _T.amount,
+    _T.unit,
+)
+
+
+class _ExportFacts(NamedTuple):
+    patient_id: int
+    plan_id: int
+    local_date: Any
+    status: str
+    late: bool
+    taken_at: Any
+    kind: str
+    phase: str
+    latest: Any
+    id: int
+    due_at: Any
+    confirmed_at: Any
+    confirmed_via: str
+    amount: float
+    unit: str
+
+
+_export_facts = row_maker(_ExportFacts, _COLUMNS)
+
+
+@dataclass
+class PatientData:
+    patient: Patient
+    plans: list[Plan]
+    doses: list[DoseOut]  # in the period, not monitoring, not cancelled
+    measures: PatientMeasures
+
+
+_Row = TypeVar("_Row", Patient, Flag)
+
+
+def by_id(session: Session, model: type[_Row], where: Any) -> Iterator[list[_Row]]:
+    """Rows of ``model`` matching ``where`` in id order, PATIENT_BATCH at a time. Each page
+    starts after the last id seen (keyset, not OFFSET), so a page costs the same however
+    far in, and a table is never read whole."""
+    last = 0
+    while True:
+        rows = list(
+            session.exec(
+                select(model)
+                .where(where, col(model.id) > last)
+                .order_by(col(model.id))
+                .limit(PATIENT_BATCH)
+            )
+        )
+        if not rows:
+            return
+        last = rows[-1].id or 0
+        yield rows
+
+
+def read_patients(
+    session: Session,
+    team: CareTeam,
+    *,
+    start: date,
+    end: date,
+    catalog: Catalog,
+    settings: Settings,
+) -> Iterator[PatientData]:
+    lookahead = end + timedelta(days=LOOKAHEAD_DAYS)
+    for batch in by_id(session, Patient, Patient.team_id == team.id):
+        ids = [p.id for p in batch]
+        plans: dict[int, list[Plan]] = {}
+        for plan in session.exec(
+            select(Plan).where(col(Plan.patient_id).in_(ids)).order_by(col(Plan.id))
+        ):
+            plans.setdefault(plan.patient_id, []).append(plan)
+        stmt = (
+            sa_select(*_COLUMNS)
+            .where(_T.patient_id.in_(ids), _T.local_date >= start, _T.local_date <= lookahead)
+            .order_by(_T.patient_id, _T.plan_id, _T.due_at)
+        )
+        rows = (
+            row for part in dose_batches(session, stmt, _export_facts, DOSE_BATCH) for row in part
+        )
+        pending = next(rows, None)
+        days: dict[Any, date] = {}
+        for patient in batch:
+            pid = patient.id  # an ORM attribute read costs more than the comparison
+            facts: dict[int, list[_ExportFacts]] = {}
+            out: list[DoseOut] = []
+            while pending is not None and pending.patient_id == pid:
+                r = pending
+                facts.setdefault(r.plan_id, []).append(r)
+                if (
+                    r.kind != "monitoring"
+                    and r.status not in ("cancelled", "not_sent")
+                    and day_of(r.local_date, days) <= end
+                ):
+                    out.append(
+                        DoseOut(
+                            id=r.id,
+                            plan_id=r.plan_id,
+                            due_at=instant(r.due_at),
+                            taken_at=instant(r.taken_at) if r.taken_at is not None else None,
+                            confirmed_at=(
+                                instant(r.confirmed_at) if r.confirmed_at is not None else None
+                            ),
+                            status=r.status,
+                            via=r.confirmed_via,
+                            late=bool(r.late),
+                            kind=r.kind,
+                            amount=r.amount,
+                            unit=r.unit,
+                        )
+                    )
+                pending = next(rows, None)
+            own = plans.get(patient.id or 0, [])
+            measured: list[PlanMeasures] = [
+                measure_rows(
+                    plan,
+                    patient,
+                    facts.get(plan.id or 0, []),
+                    regimen_for(catalog, plan),
+                    start=start,
+                    end=end,
+                    settings=settings,
+                )
+                for plan in own
+            ]
+            pm = combine_plans(patient, measured, start=start, end=end, settings=settings)
+            yield PatientData(patient=patient, plans=own, doses=out, measures=pm)
+
+
+def count_patients(session: Session, team: CareTeam) -> int:
+    return int(
+        session.exec(
+            select(func.count()).select_from(Patient).where(Patient.team_id == team.id)
+        ).one()
+    )

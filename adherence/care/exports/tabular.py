@@ -1,0 +1,148 @@
+"""The export as CSV (one header, a row per dose and a summary row per patient) or JSON
+(the team, the period, each patient's measures with its doses, and a summary)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from adherence.care.exports.read import DoseOut, PatientData
+from adherence.storage.models import CareTeam
+from schedules import Catalog
+
+# One CSV, one header: ``record`` says whether a row is a dose or a patient's summary, so
+# the file opens in any spreadsheet and filters in one click (docs/measures.md).
+DOSE_COLUMNS = [
+    "patient_id",
+    "external_id",
+    "plan_id",
+    "regimen",
+    "dose_id",
+    "kind",
+    "scheduled_at",
+    "taken_at",
+    "confirmed_at",
+    "status",
+    "source",
+    "late",
+]
+SUMMARY_COLUMNS = [
+    "period_start",
+    "period_end",
+    "index_date",
+    "pdc",
+    "adherent",
+    "doses_scheduled",
+    "doses_taken",
+    "taken_rate",
+    "on_time_rate",
+    "longest_gap_days",
+    "persistent",
+    "infusions_due",
+    "infusion_on_time_rate",
+]
+CSV_HEADER = ["record", *DOSE_COLUMNS, *SUMMARY_COLUMNS]
+
+
+def _iso(value: datetime | None, zone: ZoneInfo) -> str:
+    return value.astimezone(zone).isoformat() if value is not None else ""
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def write_csv(
+    session: Session,
+    team: CareTeam,
+    start: date,
+    end: date,
+    patients: Iterator[PatientData],
+    catalog: Catalog,
+    validate: bool,
+) -> Iterator[bytes]:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_HEADER)
+    blank_summary = [""] * len(SUMMARY_COLUMNS)
+    for data in patients:
+        p = data.patient
+        zone = ZoneInfo(p.tz)
+        regimens = {plan.id: plan.regimen for plan in data.plans}
+        ext = p.external_id or ""
+        for d in data.doses:
+            w.writerow(
+                [
+                    "dose", p.id, ext, d.plan_id, regimens.get(d.plan_id, ""), d.id, d.kind,
+                    _iso(d.due_at, zone), _iso(d.taken_at, zone), _iso(d.confirmed_at, zone),
+                    d.status, d.via, "true" if d.late else "false", *blank_summary,
+                ]
+            )  # fmt: skip
+        js = data.measures.to_json(plans=False)
+        w.writerow(
+            ["summary", p.id, ext, *[""] * (len(DOSE_COLUMNS) - 2), start.isoformat(),
+             end.isoformat(), *(_cell(js[c]) for c in SUMMARY_COLUMNS[2:])]
+        )  # fmt: skip
+        yield buf.getvalue().encode()
+        buf.seek(0)
+        buf.truncate()
+    if buf.tell():
+        yield buf.getvalue().encode()
+
+
+# --- JSON -----------------------------------------------------------------------------------
+
+
+def _dose_json(d: DoseOut, zone: ZoneInfo, regimen: str) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "plan_id": d.plan_id,
+        "regimen": regimen,
+        "kind": d.kind,
+        "scheduled_at": _iso(d.due_at, zone),
+        "taken_at": _iso(d.taken_at, zone) or None,
+        "confirmed_at": _iso(d.confirmed_at, zone) or None,
+        "status": d.status,
+        "source": d.via or None,
+        "late": d.late,
+    }
+
+
+def write_json(
+    session: Session,
+    team: CareTeam,
+    start: date,
+    end: date,
+    patients: Iterator[PatientData],
+    catalog: Catalog,
+    validate: bool,
+) -> Iterator[bytes]:
+    head = {"id": team.id, "name": team.name, "tz": team.tz}
+    period = {"start": start.isoformat(), "end": end.isoformat()}
+    yield (
+        '{"team": ' + json.dumps(head) + ', "period": ' + json.dumps(period) + ', "patients": ['
+    ).encode()
+    n = adherent = in_pdc = 0
+    for data in patients:
+        p = data.patient
+        zone = ZoneInfo(p.tz)
+        regimens = {plan.id: plan.regimen for plan in data.plans}
+        item = data.measures.to_json()
+        item["doses"] = [_dose_json(d, zone, regimens.get(d.plan_id, "")) for d in data.doses]
+        yield ((", " if n else "") + json.dumps(item, ensure_ascii=False)).encode()
+        n += 1
+        in_pdc += data.measures.pdc is not None
+        adherent += bool(data.measures.adherent)
+    summary = {"patients": n, "patients_in_pdc": in_pdc, "patients_adherent": adherent}
+    yield ('], "summary": ' + json.dumps(summary) + "}\n").encode()

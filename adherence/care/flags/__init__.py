@@ -1,0 +1,62 @@
+"""Care-team flags: one open flag per plan (or patient) and rule, and the rules that raise them.
+
+``store`` owns the flags themselves: raising one (insert-or-update on its ``open_key``),
+listing, acknowledging and resolving them, their JSON, and the errors the CLI and the API
+turn into messages. ``rules`` owns what raises them: ``evaluate`` and the rules it runs
+(missed doses, overdue infusions, rule events, texting status, silence, low PDC) on the care
+step of a tick. The public names of both are re-exported here.
+"""
+
+from adherence.care.flags.rules import (
+    EVENT_RULES,
+    PDC_BATCH,
+    RULES,
+    URGENT_RULES,
+    check_missed_run,
+    evaluate,
+    event_rules,
+    infusion_rule,
+    missed_doses_rule,
+    missed_threshold,
+    pdc_rule,
+    silence_rule,
+    sms_status_rule,
+)
+from adherence.care.flags.store import (
+    STATUSES,
+    FlagError,
+    FlagNotFound,
+    acknowledge,
+    flag_json,
+    get_flag,
+    list_flags,
+    open_key,
+    raise_flag,
+    resolve,
+)
+
+__all__ = [
+    "EVENT_RULES",
+    "PDC_BATCH",
+    "RULES",
+    "STATUSES",
+    "URGENT_RULES",
+    "FlagError",
+    "FlagNotFound",
+    "acknowledge",
+    "check_missed_run",
+    "evaluate",
+    "event_rules",
+    "flag_json",
+    "get_flag",
+    "infusion_rule",
+    "list_flags",
+    "missed_doses_rule",
+    "missed_threshold",
+    "open_key",
+    "pdc_rule",
+    "raise_flag",
+    "resolve",
+    "silence_rule",
+    "sms_status_rule",
+]

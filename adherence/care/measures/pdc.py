@@ -1,0 +1,220 @@
+"""PDC and the dose counts of one plan from its rows, and a patient's from its plans.
+
+``measure_rows`` is the hot loop (a team's year is millions of rows): it reads the raw
+driver values (``day_of``, ``_takenday_of``), counts the doses and builds the fills that
+``cover_chain`` turns into days covered under PQA's rule; ``combine_plans`` unions a
+patient's plans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from itertools import pairwise
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from adherence.care.measures.results import PatientMeasures, PlanMeasures
+from adherence.care.measures.rows import Facts
+from adherence.core.config import Settings
+from adherence.storage.models import DOSE_FINAL, Patient, Plan
+from adherence.storage.utc import day_bounds_text, instant
+from schedules import Regimen
+
+PDC_KINDS = ("oral", "injectable")  # therapy kinds measured by PDC (PDC-MS: non-infused DMTs)
+FINAL = DOSE_FINAL  # a dose that counts as scheduled
+NOT_SCHEDULED = ("cancelled", "not_sent")  # dropped from the schedule (plan stopped, ...)
+
+
+def day_of(raw: Any, cache: dict[Any, date]) -> date:
+    day = cache.get(raw)
+    if day is None:
+        day = cache[raw] = raw if isinstance(raw, date) else date.fromisoformat(raw)
+    return day
+
+
+def _takenday_of(raw: Any, scheduled: date, zone: ZoneInfo) -> date:
+    """The local date a dose was taken. SQLite text is compared with the scheduled day's
+    bounds in UTC first: nearly every dose is taken on its own day, and a string comparison
+    costs a fraction of a time-zone conversion."""
+    if isinstance(raw, str):
+        lo, hi = day_bounds_text(zone, scheduled)
+        if lo <= raw < hi:
+            return scheduled
+    return instant(raw).astimezone(zone).date()
+
+
+def _fallback_interval(regimen: Regimen, phase: str) -> float:
+    """The regimen's own interval for the last known dose of a plan (no next dose yet)."""
+    for p in regimen.phases:
+        if p.name == phase:
+            if p.weekdays and regimen.weekdays:
+                return 7 / len(regimen.weekdays)
+            if p.every is not None:
+                return p.every.approx_days()
+    return 1.0
+
+
+def cover_chain(
+    fills: Iterable[tuple[float, float]], index: float, end: float
+) -> tuple[float, float, list[tuple[float, float]]]:
+    """PQA's rule on (fill day, days supplied) in fill order: each fill starts when the
+    earlier supply runs out (overlap shifted forward). Returns days covered inside
+    [index, end), the longest uncovered stretch there, and the merged cover intervals."""
+    cursor = float("-inf")
+    merged: list[tuple[float, float]] = []
+    for day, supply in fills:
+        begin = max(day, cursor)
+        cursor = begin + supply
+        lo, hi = max(begin, index), min(cursor, end)
+        if hi <= lo:
+            continue
+        if merged and merged[-1][1] >= lo - 1e-9:
+            merged[-1] = (merged[-1][0], hi)
+        else:
+            merged.append((lo, hi))
+    covered, gap = _covered_and_gap(merged, index, end)
+    return covered, gap, merged
+
+
+def _covered_and_gap(
+    merged: list[tuple[float, float]], index: float, end: float
+) -> tuple[float, float]:
+    covered = sum(hi - lo for lo, hi in merged)
+    edges = [index, *(x for pair in merged for x in pair), end]
+    gap = max(edges[i + 1] - edges[i] for i in range(0, len(edges), 2))
+    return round(covered, 9), round(max(gap, 0.0), 9)
+
+
+def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for lo, hi in sorted(intervals):
+        if out and out[-1][1] >= lo - 1e-9:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def measure_rows(
+    plan: Plan,
+    patient: Patient,
+    rows: Sequence[Facts],
+    regimen: Regimen,
+    *,
+    start: date,
+    end: date,
+    settings: Settings,
+) -> PlanMeasures:
+    care = settings.care
+    m = PlanMeasures(
+        plan_id=plan.id or 0,
+        patient_id=patient.id or 0,
+        regimen=plan.regimen,
+        therapy_kind=regimen.kind,
+        start=start,
+        end=end,
+        threshold=care.pdc_threshold,
+        permissible_gap_days=care.permissible_gap_days,
+    )
+    zone = ZoneInfo(patient.tz)
+    pdc_plan = regimen.kind in PDC_KINDS
+    days: dict[Any, date] = {}
+    per_date: dict[date, int] = {}  # doses scheduled on each date: the interval is shared
+    in_period: list[tuple[date, str, bool, Any]] = []
+    last_phase, last_day = "", date.min
+    for r in rows:
+        status, kind = r.status, r.kind
+        if status in NOT_SCHEDULED or kind == "monitoring":
+            continue
+        d = day_of(r.local_date, days)
+        if kind == "infusion":
+            if start <= d <= end:
+                _count_infusion(m, r, d, zone, days)
+            continue
+        per_date[d] = per_date.get(d, 0) + 1
+        if d >= last_day:  # rows come in any order; the last date's phase is the fallback
+            last_phase, last_day = r.phase, d
+        if d < start or d > end:
+            continue
+        in_period.append((d, status, r.late, r.taken_at))
+        if status in FINAL:
+            m.scheduled += 1
+            if status == "taken":
+                m.taken += 1
+                m.on_time += not r.late
+            elif status == "missed":
+                m.missed += 1
+            else:
+                m.skipped += 1
+        else:
+            m.pending += 1
+    if not pdc_plan or not in_period:
+        return m
+    dates = sorted(per_date)
+    interval = {d: float((nxt - d).days) for d, nxt in pairwise(dates)}
+    interval[dates[-1]] = _fallback_interval(regimen, last_phase)
+    fills: list[tuple[float, float]] = []
+    for d, status, _late, taken in in_period:
+        if status != "taken":
+            continue
+        day = _takenday_of(taken, d, zone) if taken is not None else d
+        if day <= end:
+            fills.append((float(day.toordinal()), interval[d] / per_date[d]))
+    fills.sort()
+    index = min(d for d, *_ in in_period)
+    m.index_date = index
+    lo, hi = float(index.toordinal()), float(end.toordinal() + 1)
+    m.days_in_period = int(hi - lo)
+    m.days_covered, m.longest_gap_days, m.cover = cover_chain(fills, lo, hi)
+    return m
+
+
+def _count_infusion(
+    m: PlanMeasures,
+    r: Facts,
+    due_day: date,
+    zone: ZoneInfo,
+    days: dict[Any, date],
+) -> None:
+    if r.status not in FINAL:
+        return
+    m.infusions_due += 1
+    if r.status != "taken":
+        return
+    m.infusions_given += 1
+    given = _takenday_of(r.taken_at, due_day, zone) if r.taken_at is not None else due_day
+    # Late counts from the end of the label's window when there is one.
+    due = day_of(r.latest, days) if r.latest is not None else due_day
+    late = max(0, (given - due).days)
+    if late == 0 and not r.late:
+        m.infusions_on_time += 1
+    else:
+        m.infusion_days_late.append(late)
+
+
+def combine_plans(
+    patient: Patient, plans: list[PlanMeasures], *, start: date, end: date, settings: Settings
+) -> PatientMeasures:
+    """Days covered by any measured plan (PQA counts a day covered by any drug of the class
+    once; switching therapy is not a gap)."""
+    pm = PatientMeasures(
+        patient_id=patient.id or 0,
+        external_id=patient.external_id,
+        start=start,
+        end=end,
+        threshold=settings.care.pdc_threshold,
+        permissible_gap_days=settings.care.permissible_gap_days,
+        plans=plans,
+    )
+    indexed = [p for p in plans if p.index_date is not None]
+    if indexed:
+        index = min(p.index_date for p in indexed if p.index_date)
+        lo, hi = float(index.toordinal()), float(end.toordinal() + 1)
+        merged = _union([iv for p in indexed for iv in p.cover])
+        pm.index_date = index
+        pm.days_in_period = int(hi - lo)
+        pm.days_covered, pm.longest_gap_days = _covered_and_gap(merged, lo, hi)
+    for p in plans:
+        p.cover = []  # only needed for the union: a team's year would keep millions
+    return pm
