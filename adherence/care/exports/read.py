@@ -22,6 +22,7 @@ from adherence.care.measures import (
     DOSES,
     LOOKAHEAD_DAYS,
     MEASURE_COLUMNS,
+    DoseFacts,
     PatientMeasures,
     PlanMeasures,
     combine_plans,
@@ -56,11 +57,11 @@ class DoseOut:
 
 
 _T = DOSES.c
-# The measures' columns (patient id first), then what the export adds; read raw like the
+# The measures' columns, then what the export adds (patient id first); read raw like the
 # measures do (adherence.care.measures.dose_batches). A row is also what the measures read.
 _COLUMNS = (
-    _T.patient_id,
     *MEASURE_COLUMNS,
+    _T.patient_id,
     _T.id,
     type_coerce(_T.due_at, String).label("due_at"),
     type_coerce(_T.confirmed_at, String).label("confirmed_at"),
@@ -71,7 +72,7 @@ _COLUMNS = (
 
 
 class _ExportFacts(NamedTuple):
-    patient_id: int
+    # DoseFacts' fields first, in its order: the row goes to the measures as it is.
     plan_id: int
     local_date: Any
     status: str
@@ -80,6 +81,7 @@ class _ExportFacts(NamedTuple):
     kind: str
     phase: str
     latest: Any
+    patient_id: int
     id: int
     due_at: Any
     confirmed_at: Any
@@ -89,6 +91,8 @@ class _ExportFacts(NamedTuple):
 
 
 _export_facts = row_maker(_ExportFacts, _COLUMNS)
+if _ExportFacts._fields[: len(DoseFacts._fields)] != DoseFacts._fields:
+    raise TypeError("an export row must start with DoseFacts' fields, in order")
 
 
 @dataclass

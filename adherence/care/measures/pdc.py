@@ -15,7 +15,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from adherence.care.measures.results import PatientMeasures, PlanMeasures
-from adherence.care.measures.rows import Facts
+from adherence.care.measures.rows import (
+    KIND,
+    LATE,
+    LATEST,
+    LOCAL_DATE,
+    PHASE,
+    STATUS,
+    TAKEN_AT,
+    Facts,
+)
 from adherence.core.config import Settings
 from adherence.storage.models import DOSE_FINAL, Patient, Plan
 from adherence.storage.utc import day_bounds_text, instant
@@ -124,25 +133,25 @@ def measure_rows(
     in_period: list[tuple[date, str, bool, Any]] = []
     last_phase, last_day = "", date.min
     for r in rows:
-        status, kind = r.status, r.kind
+        status, kind = r[STATUS], r[KIND]
         if status in NOT_SCHEDULED or kind == "monitoring":
             continue
-        d = day_of(r.local_date, days)
+        d = day_of(r[LOCAL_DATE], days)
         if kind == "infusion":
             if start <= d <= end:
                 _count_infusion(m, r, d, zone, days)
             continue
         per_date[d] = per_date.get(d, 0) + 1
         if d >= last_day:  # rows come in any order; the last date's phase is the fallback
-            last_phase, last_day = r.phase, d
+            last_phase, last_day = r[PHASE], d
         if d < start or d > end:
             continue
-        in_period.append((d, status, r.late, r.taken_at))
+        in_period.append((d, status, r[LATE], r[TAKEN_AT]))
         if status in FINAL:
             m.scheduled += 1
             if status == "taken":
                 m.taken += 1
-                m.on_time += not r.late
+                m.on_time += not r[LATE]
             elif status == "missed":
                 m.missed += 1
             else:
@@ -177,17 +186,17 @@ def _count_infusion(
     zone: ZoneInfo,
     days: dict[Any, date],
 ) -> None:
-    if r.status not in FINAL:
+    if r[STATUS] not in FINAL:
         return
     m.infusions_due += 1
-    if r.status != "taken":
+    if r[STATUS] != "taken":
         return
     m.infusions_given += 1
-    given = _takenday_of(r.taken_at, due_day, zone) if r.taken_at is not None else due_day
+    given = _takenday_of(r[TAKEN_AT], due_day, zone) if r[TAKEN_AT] is not None else due_day
     # Late counts from the end of the label's window when there is one.
-    due = day_of(r.latest, days) if r.latest is not None else due_day
+    due = day_of(r[LATEST], days) if r[LATEST] is not None else due_day
     late = max(0, (given - due).days)
-    if late == 0 and not r.late:
+    if late == 0 and not r[LATE]:
         m.infusions_on_time += 1
     else:
         m.infusion_days_late.append(late)
