@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
+from typing import Any
 
 from schedules.localtime import add_months
 
@@ -133,6 +134,20 @@ class Rule:
     params: dict[str, object]
     text: str
     source: str  # "label", "secondary" or "unconfirmed"
+
+    def number(self, key: str, default: float | None = None) -> float:
+        """A numeric parameter (the catalog's schema checks they are numbers)."""
+        value = self.params.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"label rule {self.type}: {key} is not a number ({value!r})")
+        return value
+
+    def listed(self, key: str) -> list[Any]:
+        """A list parameter; an absent one is empty."""
+        value = self.params.get(key, [])
+        if not isinstance(value, list):
+            raise TypeError(f"label rule {self.type}: {key} is not a list ({value!r})")
+        return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,6 @@ from sqlalchemy import CursorResult, update
 from sqlmodel import Session, col
 
 from adherence.calendar.invitations import invite
-from adherence.calendar.slots import rule_number
 from adherence.core.config import Settings, reminder_days
 from adherence.dosing.dispatch import in_quiet_hours
 from adherence.dosing.plans import regimen_for
@@ -73,7 +72,7 @@ def text_for(ctx: Context, appointment: Appointment, dose: Dose | None) -> texts
         what=_what(ctx, dose),
         location=appointment.location,
         premedication=premed.text if premed else "",
-        premed_minutes=int(rule_number(premed, "minutes_before", 30)) if premed else 0,
+        premed_minutes=int(premed.number("minutes_before", 30)) if premed else 0,
     )
 
 
@@ -82,7 +81,7 @@ def premed_lead(regimen: Regimen) -> timedelta | None:
     premed = regimen.rule("premedication")
     if premed is None:
         return None
-    minutes = int(rule_number(premed, "minutes_before", 30))
+    minutes = int(premed.number("minutes_before", 30))
     return timedelta(minutes=minutes) + PREMED_LEAD
 
 

@@ -19,7 +19,6 @@ from sqlmodel import Session, col, select
 from adherence.storage.models import DOSE_OPEN, Appointment, Dose, Plan
 from schedules import Regimen
 from schedules.localtime import local_instant
-from schedules.pieces import Rule
 
 MAX_DURATION_MINUTES = 24 * 60
 
@@ -34,14 +33,6 @@ class OutsideWindow(AppointmentError):
     def __init__(self, violations: Sequence[str]) -> None:
         self.violations = list(violations)
         super().__init__("; ".join(self.violations) + " (give a reason to book it anyway)")
-
-
-def rule_number(rule: Rule, key: str, default: int | None = None) -> float:
-    """A numeric parameter of a label rule (the catalog's schema checks they are numbers)."""
-    value = rule.params.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"label rule {rule.type}: {key} is not a number ({value!r})")
-    return value
 
 
 def next_infusion(session: Session, plan: Plan) -> Dose | None:
@@ -108,7 +99,7 @@ def check_slot(
     spacing = regimen.rule("min_spacing")
     previous = _previous_given(session, dose)
     if spacing is not None and previous is not None:
-        gap = timedelta(hours=rule_number(spacing, "hours"))
+        gap = timedelta(hours=spacing.number("hours"))
         # The label's spacing is between doses it spaces that far itself: Ocrevus's
         # split first dose (Day 1 and Day 15) is not held to its 5 months.
         planned_gap = dose.due_at - previous.due_at

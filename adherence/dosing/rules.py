@@ -33,24 +33,6 @@ DOSE_MISSED = "dose_missed"
 
 # ``Rule.params`` holds the catalog's values as written (``dict[str, object]``); the
 # catalog schema checked their types, these helpers narrow them for the type checker.
-def _int(value: object) -> int:
-    if not isinstance(value, (int, float)):
-        raise TypeError(f"rule parameter {value!r} is not a number")
-    return int(value)
-
-
-def _float(value: object) -> float:
-    if not isinstance(value, (int, float)):
-        raise TypeError(f"rule parameter {value!r} is not a number")
-    return float(value)
-
-
-def _list(value: object) -> list[Any]:
-    if not isinstance(value, list):
-        raise TypeError(f"rule parameter {value!r} is not a list")
-    return value
-
-
 def _rebase(session: Session, plan: Plan, occasion: int, day: date, now: datetime) -> None:
     """Occasion ``occasion`` happens (or happened) on ``day``; later ones follow it."""
     rebases = plan.rebases
@@ -116,15 +98,17 @@ def after_missed(
     for rule in regimen.rules:
         p = rule.params
         if rule.type == "restart_titration":
-            phases = _list(p.get("phases", []))
+            phases = rule.listed("phases")
             if phases and dose.phase not in phases:
                 continue
-            if "within_days" in p and dose.day > _int(p["within_days"]):
+            if "within_days" in p and dose.day > int(rule.number("within_days")):
                 continue
             hit = False
-            if "consecutive_missed" in p and len(run) >= _int(p["consecutive_missed"]):
+            if "consecutive_missed" in p and len(run) >= int(rule.number("consecutive_missed")):
                 hit = True
-            if "consecutive_missed_days" in p and missed_days >= _int(p["consecutive_missed_days"]):
+            if "consecutive_missed_days" in p and missed_days >= int(
+                rule.number("consecutive_missed_days")
+            ):
                 hit = True
             if (
                 "missed_hours_over" in p
@@ -132,7 +116,7 @@ def after_missed(
                 and ("consecutive_missed_days" not in p)
             ):
                 late = (dose.window_closes_at - dose.due_at).total_seconds() / 3600
-                hit = late >= _float(p["missed_hours_over"])
+                hit = late >= rule.number("missed_hours_over")
             if hit:
                 events.append(
                     restart_titration(
@@ -147,7 +131,7 @@ def after_missed(
                     )
                 )
                 return events  # a restart supersedes the rest of this epoch
-            if _int(p.get("consecutive_missed", 1)) > 1 and dose.phase == TITRATION:
+            if int(rule.number("consecutive_missed", 1)) > 1 and dose.phase == TITRATION:
                 # Below the threshold the label says "resume where left off": the missed
                 # titration step is offered again on the next dose day and the rest follows.
                 events.append(
@@ -159,11 +143,11 @@ def after_missed(
                         now=now,
                         dose=dose,
                         missed=len(run),
-                        threshold=_int(p["consecutive_missed"]),
+                        threshold=int(rule.number("consecutive_missed")),
                     )
                 )
         elif rule.type == "repeat_first_dose_monitoring":
-            for period in _list(p.get("periods", [])):
+            for period in rule.listed("periods"):
                 lo, hi = period.get("from_day", 1), period.get("to_day")
                 if first.day < lo or (hi is not None and first.day > hi):
                     continue
@@ -378,7 +362,7 @@ def after_taken(
         keep = (
             keep_days is not None
             and next_day is not None
-            and (next_day - taken_day).days >= _int(keep_days)
+            and (next_day - taken_day).days >= int(shift.number("keep_if_days_before_next"))
         )
         if not keep:
             _rebase(session, plan, dose.occasion, taken_day, now)
