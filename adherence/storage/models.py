@@ -195,6 +195,12 @@ class Plan(SQLModel, table=True):
     updated_at: datetime = utc_field(nullable=False)
     # The patient's local day the low-PDC rule last measured this plan (once a day).
     pdc_checked_on: date | None = None
+    # Home supply (pills, self-injections), recomputed once a local day and whenever a
+    # dispensing record arrives: the next refill-reminder instant and the instant the plan
+    # is refill-overdue (UTC). Each is claimed with a conditional update, as digests are.
+    supply_checked_on: date | None = None
+    refill_remind_at: datetime | None = utc_field(index=True)
+    refill_overdue_at: datetime | None = utc_field(index=True)
 
     @property
     def options(self) -> dict[str, str]:
@@ -247,6 +253,10 @@ class Dose(SQLModel, table=True):
     confirmed_at: datetime | None = utc_field()
     confirmed_via: str = Field(default="", max_length=16)  # sms | clinic | phone | import
     confirmed_by: str = Field(default="", max_length=200)
+    # Where an imported or entered record came from ("pharmacy EHR", "infusion log") and a
+    # free-text note; empty for doses answered by text.
+    source: str = Field(default="", max_length=200)
+    note: str = Field(default="", max_length=500)
     nudges_sent: int = 0
     snoozed_until: datetime | None = utc_field()
     next_action_at: datetime | None = utc_field()
@@ -289,6 +299,29 @@ class RuleEvent(SQLModel, table=True):
     @property
     def details(self) -> dict[str, Any]:
         return dict(json.loads(self.details_json))
+
+
+class Dispense(SQLModel, table=True):
+    """A pharmacy fill of a plan's home supply (pills, self-injections): the date it was
+    dispensed and the days it supplies. The unique key makes an import idempotent: the
+    same fill recorded twice (the same file imported again) is one row."""
+
+    __tablename__ = "dispense"
+    __table_args__ = (
+        UniqueConstraint(
+            "plan_id", "dispensed_on", "days_supply", "source", name="uq_dispense_fill"
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    dispensed_on: date  # the patient's local date
+    days_supply: int
+    quantity: float | None = None  # doses supplied (tablets, syringes, pens), when known
+    source: str = Field(default="", max_length=200)
+    recorded_via: str = Field(default="", max_length=16)  # cli | api | import
+    recorded_by: str = Field(default="", max_length=200)
+    created_at: datetime = utc_field(nullable=False)
 
 
 # --- messages ------------------------------------------------------------------------------
