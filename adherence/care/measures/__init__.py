@@ -29,7 +29,6 @@ from adherence.care.measures.pdc import (
     NOT_SCHEDULED,
     PDC_KINDS,
     combine_plans,
-    cover_chain,
     day_of,
     measure_rows,
 )
@@ -44,6 +43,7 @@ from adherence.care.measures.rows import (
     dose_batches,
     row_maker,
 )
+from adherence.supply.coverage import cover_chain
 
 __all__ = [
     "BATCH",

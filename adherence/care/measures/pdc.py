@@ -8,7 +8,7 @@ patient's plans.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from itertools import pairwise
 from typing import Any
@@ -28,6 +28,7 @@ from adherence.care.measures.rows import (
 from adherence.core.config import Settings
 from adherence.storage.models import DOSE_FINAL, Patient, Plan
 from adherence.storage.utc import day_bounds_text, instant
+from adherence.supply.coverage import cover_chain, covered_and_gap
 from schedules import Regimen
 
 PDC_KINDS = ("oral", "injectable")  # therapy kinds measured by PDC (PDC-MS: non-infused DMTs)
@@ -62,37 +63,6 @@ def _fallback_interval(regimen: Regimen, phase: str) -> float:
             if p.every is not None:
                 return p.every.approx_days()
     return 1.0
-
-
-def cover_chain(
-    fills: Iterable[tuple[float, float]], index: float, end: float
-) -> tuple[float, float, list[tuple[float, float]]]:
-    """PQA's rule on (fill day, days supplied) in fill order: each fill starts when the
-    earlier supply runs out (overlap shifted forward). Returns days covered inside
-    [index, end), the longest uncovered stretch there, and the merged cover intervals."""
-    cursor = float("-inf")
-    merged: list[tuple[float, float]] = []
-    for day, supply in fills:
-        begin = max(day, cursor)
-        cursor = begin + supply
-        lo, hi = max(begin, index), min(cursor, end)
-        if hi <= lo:
-            continue
-        if merged and merged[-1][1] >= lo - 1e-9:
-            merged[-1] = (merged[-1][0], hi)
-        else:
-            merged.append((lo, hi))
-    covered, gap = _covered_and_gap(merged, index, end)
-    return covered, gap, merged
-
-
-def _covered_and_gap(
-    merged: list[tuple[float, float]], index: float, end: float
-) -> tuple[float, float]:
-    covered = sum(hi - lo for lo, hi in merged)
-    edges = [index, *(x for pair in merged for x in pair), end]
-    gap = max(edges[i + 1] - edges[i] for i in range(0, len(edges), 2))
-    return round(covered, 9), round(max(gap, 0.0), 9)
 
 
 def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -223,7 +193,7 @@ def combine_plans(
         merged = _union([iv for p in indexed for iv in p.cover])
         pm.index_date = index
         pm.days_in_period = int(hi - lo)
-        pm.days_covered, pm.longest_gap_days = _covered_and_gap(merged, lo, hi)
+        pm.days_covered, pm.longest_gap_days = covered_and_gap(merged, lo, hi)
     for p in plans:
         p.cover = []  # only needed for the union: a team's year would keep millions
     return pm

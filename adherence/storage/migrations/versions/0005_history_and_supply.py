@@ -52,16 +52,10 @@ def upgrade() -> None:
     op.create_index(op.f("ix_dispense_plan_id"), "dispense", ["plan_id"], unique=False)
     op.create_index(op.f("ix_dispense_patient_id"), "dispense", ["patient_id"], unique=False)
     op.add_column("plan", sa.Column("supply_checked_on", sa.Date(), nullable=True))
-    op.add_column(
-        "plan", sa.Column("refill_remind_at", sa.DateTime(timezone=True), nullable=True)
-    )
-    op.add_column(
-        "plan", sa.Column("refill_overdue_at", sa.DateTime(timezone=True), nullable=True)
-    )
+    op.add_column("plan", sa.Column("refill_remind_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("plan", sa.Column("refill_overdue_at", sa.DateTime(timezone=True), nullable=True))
     op.create_index(op.f("ix_plan_refill_remind_at"), "plan", ["refill_remind_at"], unique=False)
-    op.create_index(
-        op.f("ix_plan_refill_overdue_at"), "plan", ["refill_overdue_at"], unique=False
-    )
+    op.create_index(op.f("ix_plan_refill_overdue_at"), "plan", ["refill_overdue_at"], unique=False)
 
 
 def downgrade() -> None:

@@ -1,0 +1,1 @@
+"""Bringing in what happened before the daemon: dose history and dispensing records."""
