@@ -28,15 +28,23 @@ from adherence.dosing.confirm import ConfirmError, confirm, open_dose_for_reply
 from adherence.dosing.materialize import materialize
 from adherence.patients.enrollment import (
     EnrollmentError,
-    create_plan,
     find_patient,
     find_plan,
     pause_plan,
     resume_plan,
     stop_plan,
 )
+from adherence.patients.midtherapy import (
+    PositionError,
+    last_dose_instant,
+    phase_name,
+    position,
+    start_plan,
+)
+from adherence.storage.audit import cli_actor
 from adherence.storage.models import Dose, Plan
 from adherence.storage.public import PlanPublic, as_json, dose_json
+from schedules import OptionError, UnknownTherapy
 
 plan_app = typer.Typer(help="Therapy plans.", no_args_is_help=True)
 
@@ -69,30 +77,85 @@ def _plan_error(message: str) -> str:
 def plan_add(
     patient: Annotated[str, typer.Argument(help="Patient id or external id.")],
     regimen: Annotated[str, typer.Argument(help="Therapy: generic or brand name.")],
-    start: Annotated[str, typer.Option("--start", help="Day 1, YYYY-MM-DD.")],
+    start: Annotated[str | None, typer.Option("--start", help="Day 1, YYYY-MM-DD.")] = None,
+    day: Annotated[
+        int | None,
+        typer.Option(
+            "--day", help="Already on therapy: today is Day N (titration done = maintenance)."
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="Already on therapy: the real Day 1, YYYY-MM-DD (in the past)."
+        ),
+    ] = None,
+    last_dose: Annotated[
+        str | None,
+        typer.Option(
+            "--last-dose",
+            help="Interval therapies: the dose last given, YYYY-MM-DD[THH:MM] local; the next counts from it.",
+        ),
+    ] = None,
+    course: Annotated[
+        int | None,
+        typer.Option(
+            "--course",
+            help="Yearly courses (cladribine, alemtuzumab): the course the last dose completed.",
+        ),
+    ] = None,
+    cycle: Annotated[
+        int | None,
+        typer.Option("--cycle", help="With --course: the cycle the last dose completed."),
+    ] = None,
+    phase: Annotated[
+        str | None, typer.Option("--phase", help="With --last-dose: the phase it belonged to.")
+    ] = None,
     time_: Annotated[list[str] | None, typer.Option("--time", help="HH:MM, repeatable.")] = None,
     option: Annotated[list[str] | None, typer.Option("--option", help="KEY=VALUE.")] = None,
     as_json: JsonOpt = False,
     config: Config = None,
 ) -> None:
-    """Start a therapy plan; doses are materialised at once. Prints the plan id."""
+    """Start a therapy plan; doses are materialised at once. Prints the plan id.
+
+    For a patient already on therapy give where they are (--day, --since, --last-dose):
+    nothing before now is reminded, and days before enrolment are "not recorded" (neither
+    taken nor missed) until history is imported."""
     app = load_app(config)
     now = _now()
-    first = parse_date("--start", start)
+    first = parse_date("--start", start) if start else None
+    since_day = parse_date("--since", since) if since else None
     opts = parse_options(option or [])
     with app.session() as s:
         p = found(find_patient, s, patient)
         if not p.active:
             # A removed patient is never materialised: the plan would sit there doseless.
             fail(f"patient {patient} was removed: a removed patient gets no new plans")
+        today = now.astimezone(ZoneInfo(p.tz)).date()
         try:
-            plan = create_plan(
+            resolved = app.catalog.get(regimen).regimen(opts)
+            given_on, given_at = last_dose_instant(last_dose) if last_dose else (None, None)
+            where = position(
+                resolved,
+                today=today,
+                start=first,
+                day=day,
+                since=since_day,
+                last_dose=given_on,
+                last_dose_time=given_at,
+                phase=phase_name(resolved, course, cycle) if course or cycle else phase,
+            )
+        except (UnknownTherapy, OptionError, PositionError) as exc:
+            fail(str(exc))
+        try:
+            plan = start_plan(
                 s,
                 catalog=app.catalog,
                 patient=p,
                 regimen=regimen,
-                start=first,
+                where=where,
                 now=now,
+                by=cli_actor(),
                 times=list(time_ or []),
                 options=opts,
             )

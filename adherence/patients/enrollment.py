@@ -276,7 +276,10 @@ def create_plan(
     times: list[str] | None = None,
     options: dict[str, str] | None = None,
     commit: bool = True,
+    rebases: dict[int, date] | None = None,
 ) -> Plan:
+    """A plan from Day 1 ``start`` (in the past for a patient already on therapy: nothing
+    before ``now`` is reminded) with ``rebases`` (occasion -> the date it was given)."""
     try:
         therapy = catalog.get(regimen)
         resolved = therapy.regimen(options or {})
@@ -303,6 +306,9 @@ def create_plan(
         start_date=start,
         epoch_start=start,
         times_json=json.dumps(sorted(parsed)),
+        rebases_json=json.dumps(
+            {str(k): v.isoformat() for k, v in sorted((rebases or {}).items())}
+        ),
         created_at=now,
         updated_at=now,
     )

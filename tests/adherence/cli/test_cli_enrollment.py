@@ -593,3 +593,59 @@ def test_import_roster_dry_run_rerun_and_rejected_rows(
         enrolled = set(s.exec(select(Patient.external_id)).all())
     assert {"MS-2001", "MS-2004"} <= enrolled
     assert not {"MS-2002", "MS-2003"} & enrolled
+
+
+def test_plan_add_for_a_patient_already_on_therapy(cli: Cli) -> None:
+    """`plan add --day N` starts at the real Day 1 (maintenance today, nothing for the past);
+    `--last-dose` counts the next infusion from the one given and records it."""
+    tz = NY
+    today = local_today(tz)
+    cli.ok("team", "add", "Riverside", "--tz", tz)
+    for n, ext in ((43, "MS-1"), (44, "MS-2")):
+        cli.ok(
+            "patient",
+            "add",
+            "--team",
+            "Riverside",
+            "--name",
+            ext,
+            "--phone",
+            f"+120255501{n}",
+            "--tz",
+            tz,
+            "--external-id",
+            ext,
+        )
+    plan = cli.json("plan", "add", "MS-1", "Ponvory", "--day", "40", "--json")
+    assert plan["start"] == (today - timedelta(days=39)).isoformat()
+    pills = cli.json("doses", "MS-1", "--json")
+    assert pills and {d["phase"] for d in pills} == {"maintenance"}
+    assert min(d["local_date"] for d in pills) >= today.isoformat()
+    last = today - timedelta(days=120)
+    infusion = cli.ok("plan", "add", "MS-2", "Ocrevus", "--last-dose", f"{last.isoformat()}T10:30")
+    assert infusion.strip().isdigit()
+    given = cli.json("doses", "MS-2", "--json")
+    taken = [d for d in given if d["status"] == "taken"]
+    assert len(taken) == 1 and taken[0]["confirmed_via"] == "enrolment"
+    assert taken[0]["taken_at"].startswith(f"{last.isoformat()}T")
+    nxt = [d for d in given if d["status"] == "scheduled"]
+    assert len(nxt) == 1 and nxt[0]["local_date"] > today.isoformat()
+    for args, words in (
+        (("plan", "add", "MS-1", "Ponvory", "--day", "0"), "--day 0"),
+        (("plan", "add", "MS-1", "Ponvory", "--day", "3", "--since", "2026-01-01"), "one of"),
+        (
+            (
+                "plan",
+                "add",
+                "MS-2",
+                "Mavenclad",
+                "--option",
+                "weight_kg=70",
+                "--last-dose",
+                last.isoformat(),
+            ),
+            "--course",
+        ),
+        (("plan", "add", "MS-2", "Ocrevus", "--last-dose", "yesterday"), "--last-dose"),
+    ):
+        assert words in cli.refused(*args)
