@@ -1,6 +1,7 @@
 """`adherence report (PATIENT | --team TEAM) [--from DATE --to DATE] [--json]`: adherence
 measures (PDC, taken and on-time rates, gaps, persistence, infusions) for a patient or a
-whole care team; the last 30, 90 and 365 days when no dates are given."""
+whole care team; the last 30, 90 and 365 days when no dates are given. PDC comes twice:
+from confirmations ("PDC") and from dispensing records ("PDC fills", PQA's claims way)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ def _patient_lines(label: str, js: dict[str, Any]) -> list[list[str]]:
                 str(p["plan_id"]),
                 p["regimen"],
                 _pct(p["pdc"]),
+                _pct(p["dispensing"]["pdc"]) if p["dispensing"] else "-",
                 _yes(p["adherent"]),
                 f"{p['doses_taken']}/{p['doses_scheduled']}",
                 _pct(p["on_time_rate"]),
@@ -66,6 +68,7 @@ def _patient_lines(label: str, js: dict[str, Any]) -> list[list[str]]:
                 if not p["infusions_due"]
                 else f"{p['infusions_given']}/{p['infusions_due']} "
                 f"on time {_pct(p['infusion_on_time_rate'])}",
+                str(p["days_not_recorded"]) if p["days_not_recorded"] else "-",
             ]
         )
     return rows
@@ -130,8 +133,9 @@ def report(
     if as_json:
         print_json(next(iter(out.values())) if len(out) == 1 and from_ else out)
         return
-    header = ["period", "plan", "regimen", "PDC", "adherent", "taken", "on time", "longest gap",
-              "persistent", "infusions"]  # fmt: skip
+    # PDC from confirmations (the patient's answers) and from fills (dispensing records).
+    header = ["period", "plan", "regimen", "PDC", "PDC fills", "adherent", "taken", "on time",
+              "longest gap", "persistent", "infusions", "not recorded"]  # fmt: skip
     if patient is not None:
         rows = [row for label, js in out.items() for row in _patient_lines(label, js)]
         typer.echo(table(rows, header) if rows else "no plans")
@@ -139,13 +143,16 @@ def report(
     for label, js in out.items():
         typer.echo(
             f"{label}: {js['patients']} patients, {js['patients_in_pdc']} with PDC, "
-            f"median PDC {_pct(js['pdc_median'])}, adherent (>= {_pct(js['threshold'])}) "
+            f"median PDC {_pct(js['pdc_median'])} (confirmations), "
+            f"{_pct(js['dispensing_pdc_median'])} (fills, {js['patients_with_fills']} patients), "
+            f"adherent (>= {_pct(js['threshold'])}) "
             f"{js['patients_adherent']}, taken {_pct(js['taken_rate'])}, "
             f"on time {_pct(js['on_time_rate'])}"
         )
     last = out[list(out)[-1]]
     rows = [
-        [str(p["patient_id"]), p["external_id"] or "", _pct(p["pdc"]), _yes(p["adherent"]),
+        [str(p["patient_id"]), p["external_id"] or "", _pct(p["pdc"]),
+         _pct(p["dispensing"]["pdc"]) if p["dispensing"] else "-", _yes(p["adherent"]),
          f"{p['doses_taken']}/{p['doses_scheduled']}", _pct(p["on_time_rate"]),
          _yes(p["persistent"])]
         for p in last["patient_measures"]
@@ -155,6 +162,15 @@ def report(
         typer.echo(
             table(
                 rows,
-                ["patient", "external id", "PDC", "adherent", "taken", "on time", "persistent"],
+                [
+                    "patient",
+                    "external id",
+                    "PDC",
+                    "PDC fills",
+                    "adherent",
+                    "taken",
+                    "on time",
+                    "persistent",
+                ],
             )
         )

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 
 from sqlmodel import Session, col, select
 
+from adherence.care.measures.dispensing import combine_cover, dispensing_cover, fills_by_plan
 from adherence.care.measures.pdc import combine_plans, measure_rows
 from adherence.care.measures.results import PatientMeasures, PlanMeasures, TeamMeasures
 from adherence.care.measures.rows import rows_by_plan
@@ -66,7 +67,20 @@ def _measure_plans(
                 end=end,
                 settings=settings,
             )
+    for plan_id, fills in fills_by_plan(session, ids, team_id, start=start, end=end).items():
+        if plan_id in out:
+            out[plan_id].dispensing = dispensing_cover(fills, end=end)
     return out
+
+
+def _patient(
+    patient: Patient, plans: list[PlanMeasures], *, start: date, end: date, settings: Settings
+) -> PatientMeasures:
+    pm = combine_plans(patient, plans, start=start, end=end, settings=settings)
+    pm.dispensing = combine_cover((p.dispensing for p in plans), end=end)
+    for p in plans:
+        p.dispensing.cover = []  # only needed for the union
+    return pm
 
 
 def _check_period(start: date, end: date) -> None:
@@ -122,7 +136,7 @@ def measure_patient(
         catalog=catalog,
         settings=settings,
     )
-    return combine_plans(
+    return _patient(
         patient,
         [measured[p.id] for p in plans if p.id is not None],
         start=start,
@@ -173,7 +187,7 @@ def iter_team_patients(
     for plan in plans:
         by_patient.setdefault(plan.patient_id, []).append(measured[plan.id or 0])
     for pid, patient in patients.items():
-        yield combine_plans(
+        yield _patient(
             patient, by_patient.get(pid or 0, []), start=start, end=end, settings=settings
         )
 

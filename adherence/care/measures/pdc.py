@@ -8,8 +8,8 @@ patient's plans.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -128,7 +128,11 @@ def measure_rows(
                 m.skipped += 1
         else:
             m.pending += 1
-    if not pdc_plan or not in_period:
+    if not pdc_plan:
+        return m
+    if not in_period:
+        m.not_recorded = not_recorded(plan, zone, per_date, [], start=start, end=end)
+        m.days_not_recorded = _days(m.not_recorded)
         return m
     dates = sorted(per_date)
     interval = {d: float((nxt - d).days) for d, nxt in pairwise(dates)}
@@ -146,7 +150,58 @@ def measure_rows(
     lo, hi = float(index.toordinal()), float(end.toordinal() + 1)
     m.days_in_period = int(hi - lo)
     m.days_covered, m.longest_gap_days, m.cover = cover_chain(fills, lo, hi)
+    m.not_recorded = not_recorded(plan, zone, per_date, m.cover, start=start, end=end)
+    if m.not_recorded:
+        _leave_out(m, m.cover, m.not_recorded, lo, hi)
     return m
+
+
+def not_recorded(
+    plan: Plan,
+    zone: ZoneInfo,
+    recorded: Iterable[date],
+    cover: list[tuple[float, float]],
+    *,
+    start: date,
+    end: date,
+) -> list[tuple[float, float]]:
+    """Days from the plan's real Day 1 to the day before it was enrolled (inside the
+    period) with no dose record and no cover: the patient was on therapy, nobody recorded
+    whether a dose was taken. They are neither taken nor missed: left out of PDC."""
+    enrolled = plan.created_at.astimezone(zone).date()
+    lo = max(start, plan.start_date).toordinal()
+    hi = min(end, enrolled - timedelta(days=1)).toordinal()
+    if hi < lo:
+        return []
+    seen = {d.toordinal() for d in recorded}
+    out: list[tuple[float, float]] = []
+    for day in range(lo, hi + 1):
+        if day in seen or any(a <= day < b for a, b in cover):
+            continue
+        if out and out[-1][1] == day:
+            out[-1] = (out[-1][0], day + 1.0)
+        else:
+            out.append((float(day), day + 1.0))
+    return out
+
+
+def _days(intervals: list[tuple[float, float]]) -> int:
+    return round(sum(b - a for a, b in intervals))
+
+
+def _leave_out(
+    m: PlanMeasures | PatientMeasures,
+    cover: list[tuple[float, float]],
+    unknown: list[tuple[float, float]],
+    lo: float,
+    hi: float,
+) -> None:
+    """Take days not recorded out of the period (from the index date on) and out of the
+    gaps: a stretch nobody recorded is not a gap in therapy."""
+    m.days_not_recorded = _days(unknown)
+    inside = [(max(a, lo), min(b, hi)) for a, b in unknown if min(b, hi) > max(a, lo)]
+    m.days_in_period -= _days(inside)
+    _, m.longest_gap_days = covered_and_gap(_union(cover + inside), lo, hi)
 
 
 def _count_infusion(
@@ -194,6 +249,30 @@ def combine_plans(
         pm.index_date = index
         pm.days_in_period = int(hi - lo)
         pm.days_covered, pm.longest_gap_days = covered_and_gap(merged, lo, hi)
+        unknown = _minus(_union([iv for p in plans for iv in p.not_recorded]), merged)
+        if unknown:
+            _leave_out(pm, merged, unknown, lo, hi)
+    else:
+        pm.days_not_recorded = _days(_union([iv for p in plans for iv in p.not_recorded]))
     for p in plans:
-        p.cover = []  # only needed for the union: a team's year would keep millions
+        # Only needed for the union: a team's year would keep millions.
+        p.cover, p.not_recorded = [], []
     return pm
+
+
+def _minus(
+    intervals: list[tuple[float, float]], cover: list[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """``intervals`` without the days ``cover`` covers (both sorted and disjoint)."""
+    out: list[tuple[float, float]] = []
+    for a, b in intervals:
+        pieces = [(a, b)]
+        for c, d in cover:
+            pieces = [
+                part
+                for x, y in pieces
+                for part in ((x, min(y, c)), (max(x, d), y))
+                if part[1] > part[0]
+            ]
+        out.extend(pieces)
+    return out

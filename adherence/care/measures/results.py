@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from adherence.care.measures.dispensing import DispensingCover
+
 
 def _r(x: float | None) -> float | None:
     return None if x is None else round(x, 4)
@@ -38,6 +40,7 @@ class _Coverage:
     days_in_period: int
     days_covered: float
     longest_gap_days: float
+    days_not_recorded: int
 
     @property
     def in_pdc(self) -> bool:
@@ -62,7 +65,11 @@ class _Coverage:
             "index_date": self.index_date.isoformat() if self.index_date else None,
             "days_in_period": self.days_in_period,
             "days_covered": round(self.days_covered, 4),
+            # Days on therapy before enrolment that nobody recorded: neither taken nor
+            # missed, left out of the period and of the gaps.
+            "days_not_recorded": self.days_not_recorded,
             "pdc": _r(self.pdc),
+            "pdc_basis": "confirmations",
             "threshold": self.threshold,
             "adherent": self.adherent,
         }
@@ -92,8 +99,12 @@ class PlanMeasures(_Coverage):
     infusions_given: int = 0
     infusions_on_time: int = 0
     infusion_days_late: list[int] = field(default_factory=list)
-    # Cover as merged [start, end) day ordinals: the patient level unions them.
+    days_not_recorded: int = 0  # on therapy before enrolment, nobody recorded (left out)
+    # Cover and days not recorded as merged [start, end) day ordinals: the patient level
+    # unions them.
     cover: list[tuple[float, float]] = field(default_factory=list, repr=False)
+    not_recorded: list[tuple[float, float]] = field(default_factory=list, repr=False)
+    dispensing: DispensingCover = field(default_factory=DispensingCover)
 
     def to_json(self) -> dict[str, Any]:
         late = self.infusion_days_late
@@ -118,6 +129,7 @@ class PlanMeasures(_Coverage):
             "infusion_on_time_rate": _r(_ratio(self.infusions_on_time, self.infusions_due)),
             "infusion_days_late_max": max(late) if late else None,
             "infusion_days_late_mean": _r(statistics.fmean(late)) if late else None,
+            "dispensing": self.dispensing.to_json(self.threshold),
         }
 
 
@@ -134,6 +146,8 @@ class PatientMeasures(_Coverage):
     days_in_period: int = 0
     days_covered: float = 0.0
     longest_gap_days: float = 0.0
+    days_not_recorded: int = 0
+    dispensing: DispensingCover = field(default_factory=DispensingCover)
 
     def _sum(self, name: str) -> int:
         return sum(int(getattr(p, name)) for p in self.plans)
@@ -157,6 +171,7 @@ class PatientMeasures(_Coverage):
             "infusions_due": due,
             "infusions_given": self._sum("infusions_given"),
             "infusion_on_time_rate": _r(_ratio(on_time, due)),
+            "dispensing": self.dispensing.to_json(self.threshold),
         }
         if plans:
             out["plans"] = [p.to_json() for p in self.plans]
@@ -174,6 +189,7 @@ class TeamMeasures:
 
     def to_json(self, *, patients: bool = True) -> dict[str, Any]:
         pdcs = [p.pdc for p in self.patients if p.pdc is not None]
+        filled = [p.dispensing.pdc for p in self.patients if p.dispensing.pdc is not None]
         scheduled = sum(p._sum("scheduled") for p in self.patients)
         taken = sum(p._sum("taken") for p in self.patients)
         on_time = sum(p._sum("on_time") for p in self.patients)
@@ -191,6 +207,10 @@ class TeamMeasures:
             "adherent": (statistics.median(pdcs) >= self.threshold) if pdcs else None,
             "pdc_mean": _r(statistics.fmean(pdcs)) if pdcs else None,
             "pdc_median": _r(statistics.median(pdcs)) if pdcs else None,
+            "pdc_basis": "confirmations",
+            # The same measure from pharmacy fills (PQA's PDC-MS from claims).
+            "patients_with_fills": len(filled),
+            "dispensing_pdc_median": _r(statistics.median(filled)) if filled else None,
             "patients_persistent": sum(1 for p in self.patients if p.persistent),
             "doses_scheduled": scheduled,
             "doses_taken": taken,
