@@ -149,10 +149,14 @@ class DosePublic(BaseModel):
     status: str
     late: bool
     taken_at: Instant | None
-    confirmed_via: str | None
+    confirmed_via: str | None = Field(
+        description="sms, clinic, phone, import (history import) or enrolment (--last-dose)."
+    )
     window_closes_at: Instant
     earliest: date | None = Field(description="Start of the label's window, if it has one.")
     latest: date | None = Field(description="End of the label's window, if it has one.")
+    source: str = Field(default="", description="Where an imported record came from.")
+    note: str = Field(default="", description="A note kept with an imported or entered record.")
 
     @classmethod
     def of(cls, d: Dose, zone: ZoneInfo) -> DosePublic:
@@ -175,6 +179,8 @@ class DosePublic(BaseModel):
             window_closes_at=d.window_closes_at.astimezone(zone),
             earliest=d.earliest,
             latest=d.latest,
+            source=d.source,
+            note=d.note,
         )
 
 
