@@ -1,5 +1,6 @@
 """The export as a FHIR R4B Bundle (collection): per patient a Patient, a MedicationRequest
-per plan and a MedicationAdministration per dose with a final status; the team's flags last."""
+per plan, a MedicationAdministration per dose with a final status and a MedicationDispense
+per pharmacy fill; the team's flags last."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlmodel import Session
 
 from adherence.care.exports.read import DoseOut, PatientData, by_id
 from adherence.dosing.plans import plan_times, regimen_for
-from adherence.storage.models import DOSE_FINAL, CareTeam, Flag, Patient, Plan
+from adherence.storage.models import DOSE_FINAL, CareTeam, Dispense, Flag, Patient, Plan
 from schedules import Catalog, Regimen
 
 _NS = uuid.UUID("6f1c1d7e-3c55-4b7e-9a57-0a6d3f3a2b10")  # this project's urn:uuid namespace
@@ -117,6 +118,34 @@ def _administration(
     return res
 
 
+def _dispense(
+    fill: Dispense, regimen: Regimen, patient_ref: str, request_ref: str
+) -> dict[str, Any]:
+    """A pharmacy fill: handed over on its local date, with its days supply (what a
+    history import reads back as a fill of the same plan)."""
+    res: dict[str, Any] = {
+        "resourceType": "MedicationDispense",
+        "id": f"fill-{fill.id}",
+        "identifier": [{"system": f"{SYSTEM}:fill", "value": str(fill.id)}],
+        "status": "completed",
+        "medicationCodeableConcept": {"text": regimen.name},
+        "subject": {"reference": patient_ref},
+        "authorizingPrescription": [{"reference": request_ref}],
+        "daysSupply": {
+            "value": fill.days_supply,
+            "unit": "days",
+            "system": "http://unitsofmeasure.org",
+            "code": "d",
+        },
+        "whenHandedOver": fill.dispensed_on.isoformat(),
+    }
+    if fill.quantity is not None:
+        res["quantity"] = {"value": fill.quantity, "unit": "doses"}
+    if fill.source:
+        res["note"] = [{"text": f"source: {fill.source}"}]
+    return res
+
+
 def _flag(flag: Flag, patient_ref: str) -> dict[str, Any]:
     period: dict[str, str] = {"start": _fhir_time(flag.first_at)}
     if flag.resolved_at is not None:
@@ -196,6 +225,9 @@ def write_fhir(
                 continue
             res = _administration(d, regimens[d.plan_id], patient_ref, _urn("plan", d.plan_id))
             chunk.append(entry(_urn("dose", d.id), res))
+        for fill in data.fills:
+            res = _dispense(fill, regimens[fill.plan_id], patient_ref, _urn("plan", fill.plan_id))
+            chunk.append(entry(_urn("fill", fill.id), res))
         yield b"".join(chunk)
     # Flags last, in batches: an old team's flags table may be large (resolved ones are kept).
     for flags in by_id(session, Flag, Flag.team_id == team.id):

@@ -10,7 +10,7 @@ writer reads the flags that way).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
@@ -27,13 +27,14 @@ from adherence.care.measures import (
     PlanMeasures,
     combine_plans,
     day_of,
+    dispensing_cover,
     dose_batches,
     measure_rows,
     row_maker,
 )
 from adherence.core.config import Settings
 from adherence.dosing.plans import regimen_for
-from adherence.storage.models import CareTeam, Flag, Patient, Plan
+from adherence.storage.models import CareTeam, Dispense, Flag, Patient, Plan
 from adherence.storage.utc import instant
 from schedules import Catalog
 
@@ -101,6 +102,7 @@ class PatientData:
     plans: list[Plan]
     doses: list[DoseOut]  # in the period, not monitoring, not cancelled
     measures: PatientMeasures
+    fills: list[Dispense] = field(default_factory=list)  # dispensed in the period
 
 
 _Row = TypeVar("_Row", Patient, Flag)
@@ -143,6 +145,17 @@ def read_patients(
             select(Plan).where(col(Plan.patient_id).in_(ids)).order_by(col(Plan.id))
         ):
             plans.setdefault(plan.patient_id, []).append(plan)
+        fills: dict[int, list[Dispense]] = {}
+        for fill in session.exec(
+            select(Dispense)
+            .where(
+                col(Dispense.patient_id).in_(ids),
+                col(Dispense.dispensed_on) >= start,
+                col(Dispense.dispensed_on) <= end,
+            )
+            .order_by(col(Dispense.dispensed_on), col(Dispense.id))
+        ):
+            fills.setdefault(fill.plan_id, []).append(fill)
         stmt = (
             sa_select(*_COLUMNS)
             .where(_T.patient_id.in_(ids), _T.local_date >= start, _T.local_date <= lookahead)
@@ -196,8 +209,16 @@ def read_patients(
                 )
                 for plan in own
             ]
+            own_fills: list[Dispense] = []
+            for plan, m in zip(own, measured, strict=True):
+                plan_fills = fills.get(plan.id or 0, [])
+                if plan_fills:
+                    m.dispensing = dispensing_cover(
+                        ((f.dispensed_on, f.days_supply) for f in plan_fills), end=end
+                    )
+                    own_fills.extend(plan_fills)
             pm = combine_plans(patient, measured, start=start, end=end, settings=settings)
-            yield PatientData(patient=patient, plans=own, doses=out, measures=pm)
+            yield PatientData(patient=patient, plans=own, doses=out, measures=pm, fills=own_fills)
 
 
 def count_patients(session: Session, team: CareTeam) -> int:

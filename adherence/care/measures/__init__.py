@@ -24,6 +24,7 @@ from adherence.care.measures.compute import (
     measure_plan,
     measure_team,
 )
+from adherence.care.measures.dispensing import DispensingCover, dispensing_cover
 from adherence.care.measures.pdc import (
     FINAL,
     NOT_SCHEDULED,
@@ -53,6 +54,7 @@ __all__ = [
     "MEASURE_COLUMNS",
     "NOT_SCHEDULED",
     "PDC_KINDS",
+    "DispensingCover",
     "DoseFacts",
     "Facts",
     "PatientMeasures",
@@ -62,6 +64,7 @@ __all__ = [
     "cover_chain",
     "day_of",
     "default_periods",
+    "dispensing_cover",
     "dose_batches",
     "iter_team_patients",
     "measure_patient",

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 from sqlmodel import Session, col, select
 
-from adherence.care.measures.dispensing import combine_cover, dispensing_cover, fills_by_plan
+from adherence.care.measures.dispensing import dispensing_cover, fills_by_plan
 from adherence.care.measures.pdc import combine_plans, measure_rows
 from adherence.care.measures.results import PatientMeasures, PlanMeasures, TeamMeasures
 from adherence.care.measures.rows import rows_by_plan
@@ -73,16 +73,6 @@ def _measure_plans(
     return out
 
 
-def _patient(
-    patient: Patient, plans: list[PlanMeasures], *, start: date, end: date, settings: Settings
-) -> PatientMeasures:
-    pm = combine_plans(patient, plans, start=start, end=end, settings=settings)
-    pm.dispensing = combine_cover((p.dispensing for p in plans), end=end)
-    for p in plans:
-        p.dispensing.cover = []  # only needed for the union
-    return pm
-
-
 def _check_period(start: date, end: date) -> None:
     if end < start:
         raise ValueError(f"period end {end} is before its start {start}")
@@ -136,7 +126,7 @@ def measure_patient(
         catalog=catalog,
         settings=settings,
     )
-    return _patient(
+    return combine_plans(
         patient,
         [measured[p.id] for p in plans if p.id is not None],
         start=start,
@@ -187,7 +177,7 @@ def iter_team_patients(
     for plan in plans:
         by_patient.setdefault(plan.patient_id, []).append(measured[plan.id or 0])
     for pid, patient in patients.items():
-        yield _patient(
+        yield combine_plans(
             patient, by_patient.get(pid or 0, []), start=start, end=end, settings=settings
         )
 

@@ -14,6 +14,7 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from adherence.care.measures.dispensing import combine_cover
 from adherence.care.measures.results import PatientMeasures, PlanMeasures
 from adherence.care.measures.rows import (
     KIND,
@@ -254,9 +255,10 @@ def combine_plans(
             _leave_out(pm, merged, unknown, lo, hi)
     else:
         pm.days_not_recorded = _days(_union([iv for p in plans for iv in p.not_recorded]))
+    pm.dispensing = combine_cover((p.dispensing for p in plans), end=end)
     for p in plans:
         # Only needed for the union: a team's year would keep millions.
-        p.cover, p.not_recorded = [], []
+        p.cover, p.not_recorded, p.dispensing.cover = [], [], []
     return pm
 
 

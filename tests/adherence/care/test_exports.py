@@ -15,6 +15,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.flag import Flag as FhirFlag
 from fhir.resources.R4B.medicationadministration import MedicationAdministration
+from fhir.resources.R4B.medicationdispense import MedicationDispense
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.patient import Patient as FhirPatient
 from sqlalchemy import insert
@@ -24,7 +25,7 @@ from adherence.care.exports import CSV_HEADER, ExportError, export_stream
 from adherence.care.measures import measure_patient
 from adherence.core.config import Settings
 from adherence.patients.enrollment import create_patient, create_plan, create_team
-from adherence.storage.models import CareTeam, Dose, Flag
+from adherence.storage.models import CareTeam, Dispense, Dose, Flag
 from schedules import Catalog
 from tests.adherence.engine_helpers import Enrolled, at, doses, drive, enroll
 
@@ -34,6 +35,7 @@ FHIR_CLASSES = {
     "Patient": FhirPatient,
     "MedicationRequest": MedicationRequest,
     "MedicationAdministration": MedicationAdministration,
+    "MedicationDispense": MedicationDispense,
     "Flag": FhirFlag,
 }
 
@@ -265,3 +267,48 @@ def test_memory_stays_flat_as_the_export_grows(
     # ... with about the same peak: doses stream in fetches of 2,000 rows and each patient
     # is written out before the next is read. A buffered export would peak ~4x higher.
     assert peak_large < 1.6 * peak_small + 1_000_000, (peak_small, peak_large)
+
+
+def test_fills_are_exported_and_measured(session: Session, catalog: Catalog) -> None:
+    """A fill in the period is a MedicationDispense in the Bundle, and the measures of every
+    format carry the PDC from fills beside the PDC from confirmations."""
+    a, _b = team_with_history(session, catalog)
+    for day, supply, source in ((START, 14, "Riverside specialty pharmacy"), (END, 30, "")):
+        session.add(
+            Dispense(
+                plan_id=a.plan.id or 0, patient_id=a.patient.id or 0, dispensed_on=day,
+                days_supply=supply, quantity=28.0 if source else None, source=source,
+                recorded_via="test", created_at=at(2026, 3, 1, 9),
+            )
+        )  # fmt: skip
+    session.add(
+        Dispense(
+            plan_id=a.plan.id or 0,
+            patient_id=a.patient.id or 0,
+            dispensed_on=START - timedelta(days=1),
+            days_supply=30,
+            recorded_via="test",
+            created_at=at(2026, 3, 1, 9),
+        )
+    )  # fmt: skip  (before the period: not exported, not measured)
+    session.commit()
+    doc = json.loads(export(session, a.team, catalog, "fhir", validate=True))
+    fills = [
+        e["resource"] for e in doc["entry"] if e["resource"]["resourceType"] == "MedicationDispense"
+    ]
+    assert [f["whenHandedOver"] for f in fills] == [START.isoformat(), END.isoformat()]
+    assert [f["daysSupply"]["value"] for f in fills] == [14, 30]
+    assert fills[0]["quantity"]["value"] == 28.0 and "quantity" not in fills[1]
+    assert fills[0]["note"][0]["text"].endswith("Riverside specialty pharmacy")
+    urls = {e["fullUrl"] for e in doc["entry"]}
+    assert all(f["subject"]["reference"] in urls for f in fills)
+    js = json.loads(export(session, a.team, catalog, "json"))
+    mine = js["patients"][0]["dispensing"]
+    assert mine["pdc_basis"] == "dispensing" and mine["fills"] == 2
+    # START + 14 days, then END's one day: 15 of the 21 days
+    assert mine["days_covered"] == 15 and mine["days_in_period"] == (END - START).days + 1
+    direct = measure_patient(
+        session, a.patient, start=START, end=END, catalog=catalog, settings=SETTINGS
+    ).to_json()["dispensing"]
+    assert direct == mine
+    assert js["patients"][1]["dispensing"] is None
