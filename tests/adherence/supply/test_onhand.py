@@ -96,7 +96,7 @@ def test_skipped_and_missed_doses_push_the_run_out_later(
     e = enroll(session, catalog, "teriflunomide", date(2026, 1, 1), now=now, times=["09:00"])
     fill(session, catalog, e, date(2026, 1, 1), 30, now=now)
     materialize(session, now=now, catalog=catalog, horizon_days=10)
-    first, second, third = doses(session, e.plan)[:3]
+    first, _, third = doses(session, e.plan)[:3]
     later = at(2026, 1, 3, 12)
     for dose in (first, third):
         confirm(
