@@ -7,9 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 
-from adherence.simulate import load_scenario, run_scenario
+from adherence.simulate import ScenarioError, load_scenario, run_scenario
 from schedules import Catalog
 
 SCENARIO = (
@@ -93,3 +94,20 @@ def test_a_fill_after_the_flag_resolves_it(engine: Engine, catalog: Catalog) -> 
     (resolved,) = [e for e in events if e["type"] == "flag" and e["status"] == "resolved"]
     assert resolved["by"] == "system: dispensing recorded"
     assert len(refill_texts(events)) == 1  # the new fill's text is due on 21 April
+
+
+@pytest.mark.parametrize(
+    ("dispense", "message"),
+    [
+        ('{ at = "2026-02-20", days = 30 }', r"dispenses\[1\] days: unknown key"),
+        ('{ at = "2026-02-20" }', r"dispenses\[1\]: needs at and days_supply"),
+        ('{ at = "2026-02-20", days_supply = 30, plan = 2 }', r"dispenses\[1\] plan"),
+        ('{ at = "2026-02-20", days_supply = "30" }', r"dispenses\[1\] days_supply"),
+    ],
+)
+def test_a_bad_dispense_in_a_scenario_is_an_error_naming_the_key(
+    dispense: str, message: str
+) -> None:
+    text = SCENARIO.replace(FIRST_FILL, f"dispenses = [{dispense}]")
+    with pytest.raises(ScenarioError, match=message):
+        load_scenario(text)
