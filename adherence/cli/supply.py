@@ -26,7 +26,7 @@ from adherence.storage.models import Patient, Plan
 from adherence.storage.public import as_json as public_json
 from adherence.supply.actions import add_fill, current_supply
 from adherence.supply.public import FillPublic, SupplyPublic
-from adherence.supply.records import SupplyError
+from adherence.supply.records import SupplyError, has_home_supply
 
 supply_app = typer.Typer(
     help="A plan's home supply: pharmacy fills, days on hand, refills.", no_args_is_help=True
@@ -186,6 +186,9 @@ def supply_list(plan: PlanArg, as_json: JsonOpt = False, config: Config = None) 
                 for f in supply.fills
             ]
             typer.echo(table(rows, ["fill", "dispensed", "days", "quantity", "source", "via"]))
+        elif not has_home_supply(app.catalog, row):
+            typer.echo(f"plan {row.id} is given in clinic: no home supply")
+            return
         else:
             typer.echo("no fills recorded")
         typer.echo("")

@@ -109,5 +109,9 @@ def test_supply_add_refuses_bad_input_with_one_line_naming_the_option(
     ]  # fmt: skip
     for args, needle in refusals:
         assert needle in cli.refused(*args), args
+    assert (
+        cli.ok("supply", "list", clinic).strip()
+        == f"plan {clinic} is given in clinic: no home supply"
+    )
     with Session(engine) as s:
         assert s.exec(select(Dispense)).all() == []
