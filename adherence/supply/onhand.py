@@ -17,7 +17,7 @@ A gap in PQA's cover (the supply ran out, by PQA's count, before the next fill) 
 draw-down afresh: doses left from before a gap are not carried, which keeps the count
 bounded and errs on the side of an earlier reminder. The count uses the plan's current
 schedule (its current titration epoch); a fill from before a restart at Day 1 is counted on
-the restarted schedule.
+the restarted schedule, and a fill dispensed before the plan's Day 1 is drawn down from Day 1.
 """
 
 from __future__ import annotations
@@ -71,10 +71,11 @@ def pqa_fills(fills: list[Dispense]) -> list[Dispense]:
     return [kept[day] for day in sorted(kept)]
 
 
-def carried(fills: list[Dispense]) -> list[tuple[Dispense, int, int]]:
-    """Each PQA fill with the ordinal days [begin, end) it covers once carried forward."""
+def carried(fills: list[Dispense], floor: date | None = None) -> list[tuple[Dispense, int, int]]:
+    """Each PQA fill with the ordinal days [begin, end) it covers once carried forward;
+    none begins before ``floor`` (a fill shipped before Day 1 starts on Day 1)."""
     out = []
-    cursor = -math.inf
+    cursor = -math.inf if floor is None else floor.toordinal()
     for fill in fills:
         day = fill.dispensed_on.toordinal()
         begin = int(max(day, cursor))
@@ -134,7 +135,7 @@ def supply_of(
     if not fills:
         return Supply((), 0.0, 0, None, None, None, None, None, None, today)
     kept = pqa_fills(fills)
-    cover = carried(kept)
+    cover = carried(kept, floor=plan.epoch_start)
     pqa_end = date.fromordinal(
         int(chain_end((f.dispensed_on.toordinal(), f.days_supply) for f in kept))
     )

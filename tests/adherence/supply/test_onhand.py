@@ -167,3 +167,16 @@ def test_a_plan_without_fills_has_no_supply(session: Session, catalog: Catalog) 
     s = supply(session, catalog, e, now)
 
     assert s.fills == () and s.runs_out is None and s.remind_on is None
+
+
+def test_a_fill_shipped_before_day_1_is_drawn_down_from_day_1(
+    session: Session, catalog: Catalog
+) -> None:
+    now = at(2026, 1, 2, 12)
+    e = enroll(session, catalog, "teriflunomide", date(2026, 1, 1), now=now, times=["09:00"])
+    fill(session, catalog, e, date(2025, 12, 27), 30, now=now)
+
+    s = supply(session, catalog, e, now)
+
+    assert s.pqa_runs_out == date(2026, 1, 26)  # the payer's count, from the day dispensed
+    assert s.runs_out == date(2026, 1, 31)  # 30 tablets from 1 January

@@ -214,3 +214,25 @@ def test_overdue_flag_is_raised_once_and_a_newer_fill_resolves_it(
         assert plan.refill_overdue_at == at(2026, 3, 9, 10).astimezone(UTC)  # Mar 6 + 3 days
         assert plan.refill_remind_at == at(2026, 3, 1, 10).astimezone(UTC)
         assert isinstance(plan.refill_remind_at, datetime)
+
+
+def test_a_reminder_whose_day_has_passed_goes_at_once_unless_already_overdue(
+    session: Session, catalog: Catalog
+) -> None:
+    now = at(2026, 1, 29, 15)
+    late = enroll(session, catalog, "teriflunomide", date(2026, 1, 1), now=now, times=["09:00"])
+    gone = enroll(
+        session, catalog, "teriflunomide", date(2025, 12, 1), now=now, times=["09:00"],
+        team=late.team, n=1,
+    )  # fmt: skip
+    fill(session, catalog, late, date(2026, 1, 1), 30, now=now)  # runs out 31 Jan
+    fill(session, catalog, gone, date(2025, 12, 20), 30, now=now)  # ran out 19 Jan
+
+    refill_step(session, now=now, catalog=catalog, settings=SUPPLY, full=True)
+
+    texts = outbox(session, purpose="refill")
+    assert [t.patient_id for t in texts] == [late.patient.id]
+    flags = session.exec(select(Flag)).all()
+    assert [(f.plan_id, f.details["days_past_run_out"]) for f in flags] == [(gone.plan.id, 10)]
+    session.refresh(gone.plan)
+    assert gone.plan.refill_remind_at is None and gone.plan.refill_overdue_at is None
