@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from adherence.care.flags.refill import refill_step
 from adherence.care.step import care_step
-from adherence.core.config import Settings
+from adherence.core.config import Settings, SupplySettings
 from adherence.dosing.dispatch import DispatchPolicy, DispatchResult, dispatch_due, next_due
 from adherence.dosing.materialize import materialize
 from adherence.messaging.mail import deliver_email
@@ -55,13 +56,22 @@ def tick(
     clock: Callable[[], datetime] | None = None,
     settings: Settings | None = None,
     mailer: EmailChannel | None = None,
+    supply: SupplySettings | None = None,
 ) -> TickResult:
+    """One pass of every step. ``supply`` is the ``[supply]`` section when ``settings`` is
+    not given (the simulation runs no care step but does send refill texts)."""
     written = 0
     if do_materialize:
         written = materialize(session, now=now, catalog=catalog, horizon_days=horizon_days)
     # One batch, then hand its texts to the sender before preparing the next: in a morning
     # peak the first reminders leave while later ones are still being dispatched.
     dispatched = dispatch_due(session, now=now, catalog=catalog, policy=policy, max_batches=1)
+    # Refill texts and refill-overdue flags: a plan's home supply, once a local day and
+    # whenever one of its instants comes; before delivery, so a text due now goes now.
+    supply = supply or (settings.supply if settings is not None else SupplySettings())
+    supply_next = refill_step(
+        session, now=now, catalog=catalog, settings=supply, full=do_materialize
+    )
     sent = deliver(
         session,
         now=now,
@@ -78,7 +88,11 @@ def tick(
         )
     if mailer is not None:
         deliver_email(session, now=now, channel=mailer)
-    candidates = [t for t in (next_due(session), next_pending(session), care_next) if t is not None]
+    candidates = [
+        t
+        for t in (next_due(session), next_pending(session), care_next, supply_next)
+        if t is not None
+    ]
     if dispatched.more:
         candidates.append(now)
     nxt = min(candidates) if candidates else None

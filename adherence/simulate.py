@@ -24,7 +24,8 @@ from adherence.dosing.rules import DOSE_MISSED
 from adherence.engine import dispatch_policy, tick
 from adherence.patients.enrollment import EnrollmentError, create_patient, create_plan, create_team
 from adherence.storage.db import make_engine, upgrade
-from adherence.storage.models import Dose, Patient, Plan, RuleEvent
+from adherence.storage.models import Dose, Flag, Patient, Plan, RuleEvent
+from adherence.supply.records import SupplyError, record_fill
 from notifiers.sms import MemorySms
 from schedules import Catalog, load_catalog
 from schedules.localtime import load_zone
@@ -48,6 +49,8 @@ class SimPatient:
     behaviour: Behaviour
     scripted: list[tuple[datetime, str]]
     id: int | None = None
+    # Pharmacy fills: (when, the patient's plan number from 1, days supply, quantity, source).
+    dispenses: list[tuple[datetime, int, int, float | None, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -95,7 +98,7 @@ def _instant(value: Any, where: str, zone: ZoneInfo) -> datetime:
     raise ScenarioError(f"{where}: expected a date or date-time")
 
 
-_TOP = {"simulation", "team", "patient", "engine"}
+_TOP = {"simulation", "team", "patient", "engine", "supply"}
 _SIMULATION = {"start", "end", "days"}
 _TEAM = {"name", "tz", "phone"}
 _PATIENT = {
@@ -112,7 +115,9 @@ _PATIENT = {
     "plan",
     "replies",
     "email",
+    "dispenses",
 }
+_DISPENSE = {"at", "plan", "days_supply", "quantity", "source"}
 _PLAN = {"regimen", "start", "times", "options"}
 
 
@@ -155,7 +160,9 @@ def load_scenario(text: str) -> Scenario:
     if end <= start:
         raise ScenarioError("[simulation] end is not after start")
     try:
-        settings = settings_from_mapping({"engine": data.get("engine", {})}, label="scenario")
+        settings = settings_from_mapping(
+            {"engine": data.get("engine", {}), "supply": data.get("supply", {})}, label="scenario"
+        )
     except ValueError as exc:
         raise ScenarioError(str(exc)) from None
     patients = []
@@ -198,6 +205,10 @@ def load_scenario(text: str) -> Scenario:
             scripted.append(
                 (_instant(reply["at"], f"{where} replies[{r}] at", pz), str(reply["text"]))
             )
+        dispenses = [
+            _dispense(d, f"{where} dispenses[{r}]", pz, len(p.get("plan", [])))
+            for r, d in enumerate(p.get("dispenses", []), 1)
+        ]
         for m, plan in enumerate(p.get("plan", []), 1):
             for key in plan:
                 if key not in _PLAN:
@@ -207,9 +218,40 @@ def load_scenario(text: str) -> Scenario:
             if "regimen" not in plan or "start" not in plan:
                 raise ScenarioError(f"{where} plan #{m}: needs regimen and start")
         patients.append(
-            SimPatient(name=p["name"], spec=p, behaviour=behaviour, scripted=sorted(scripted))
+            SimPatient(
+                name=p["name"],
+                spec=p,
+                behaviour=behaviour,
+                scripted=sorted(scripted),
+                dispenses=sorted(dispenses, key=lambda d: d[0]),
+            )
         )
     return Scenario(start=start, end=end, team=team, patients=patients, settings=settings)
+
+
+def _dispense(
+    d: Any, where: str, zone: ZoneInfo, plans: int
+) -> tuple[datetime, int, int, float | None, str]:
+    """A pharmacy fill in a scenario: ``{ at = ..., days_supply = 30 }`` (``plan``: the
+    patient's plan number, from 1; ``quantity``: doses supplied; ``source``)."""
+    if not isinstance(d, dict):
+        raise ScenarioError(f"{where}: expected a table like {{ at = ..., days_supply = 30 }}")
+    for key in d:
+        if key not in _DISPENSE:
+            raise ScenarioError(
+                f"{where} {key}: unknown key (known: {', '.join(sorted(_DISPENSE))})"
+            )
+    if "at" not in d or "days_supply" not in d:
+        raise ScenarioError(f"{where}: needs at and days_supply")
+    days, plan, quantity = d["days_supply"], d.get("plan", 1), d.get("quantity")
+    if not isinstance(days, int) or isinstance(days, bool):
+        raise ScenarioError(f"{where} days_supply: a whole number of days")
+    if not isinstance(plan, int) or not 1 <= plan <= max(plans, 1):
+        raise ScenarioError(f"{where} plan: the patient's plan number, 1 to {max(plans, 1)}")
+    if quantity is not None and not isinstance(quantity, int | float):
+        raise ScenarioError(f"{where} quantity: a number of doses")
+    at = _instant(d["at"], f"{where} at", zone)
+    return at, plan, days, quantity, str(d.get("source", "simulation"))
 
 
 @dataclass
@@ -238,6 +280,7 @@ def run_scenario(
     by_phone: dict[str, SimPatient] = {}
     now = scenario.start.astimezone(ZoneInfo("UTC"))
     pending: list[tuple[datetime, int, str, str]] = []  # (at, patient id, text, why)
+    fills: list[tuple[datetime, Plan, int, float | None, str]] = []  # pharmacy fills to come
     with Session(engine, expire_on_commit=False) as s:
         try:
             team = create_team(
@@ -266,10 +309,11 @@ def run_scenario(
                 zones[patient.id] = ZoneInfo(patient.tz)
                 names[patient.id] = patient.name
                 by_phone[patient.phone] = sp
+                created: list[Plan] = []
                 for plan in p.get("plan", []):
                     start = plan["start"]
                     start = start if isinstance(start, date) else date.fromisoformat(str(start))
-                    create_plan(
+                    made = create_plan(
                         s,
                         catalog=catalog,
                         patient=patient,
@@ -279,11 +323,24 @@ def run_scenario(
                         times=list(plan.get("times", [])),
                         options={k: str(v) for k, v in plan.get("options", {}).items()},
                     )
+                    created.append(made)
+                for when, number, days, quantity, source in sp.dispenses:
+                    fills.append(
+                        (
+                            when.astimezone(ZoneInfo("UTC")),
+                            created[number - 1],
+                            days,
+                            quantity,
+                            source,
+                        )
+                    )
                 for at, text in sp.scripted:
                     pending.append((at.astimezone(ZoneInfo("UTC")), patient.id, text, "scripted"))
         except (EnrollmentError, ValueError) as exc:
             raise ScenarioError(f"enrolment: {exc}") from None
         statuses: dict[int, str] = {}
+        flag_states: dict[int, str] = {}
+        fills.sort(key=lambda f: f[0])
         seen_events = 0
         seen_sent = 0
         next_materialize = now
@@ -314,6 +371,36 @@ def run_scenario(
                         purpose="answer",
                         text=outcome.answer,
                     )
+            while fills and fills[0][0] <= now:
+                at, plan_row, days, quantity, source = fills.pop(0)
+                pid = plan_row.patient_id
+                try:
+                    recorded = record_fill(
+                        s,
+                        catalog=catalog,
+                        plan=plan_row,
+                        dispensed_on=at.astimezone(zones[pid]).date(),
+                        days_supply=days,
+                        now=at,
+                        today=at.astimezone(zones[pid]).date(),
+                        quantity=quantity,
+                        source=source,
+                        via="import",
+                        by="simulation",
+                    )
+                except SupplyError as exc:
+                    raise ScenarioError(f"patient {names[pid]!r} dispenses: {exc}") from None
+                s.commit()
+                timeline.add(
+                    at,
+                    zones[pid],
+                    type="dispense",
+                    patient=names[pid],
+                    plan=plan_row.id,
+                    fill=recorded.fill.id,
+                    days_supply=days,
+                    quantity=quantity,
+                )
             do_mat = now >= next_materialize
             if do_mat:
                 # Once a virtual day is plenty with a 35-day horizon (plan changes
@@ -327,6 +414,7 @@ def run_scenario(
                 channel=channel,
                 horizon_days=eng.horizon_days,
                 do_materialize=do_mat,
+                supply=scenario.settings.supply,
             )
             for msg in channel.sent[seen_sent:]:
                 sp = by_phone[msg.to]
@@ -391,8 +479,26 @@ def run_scenario(
                     details=ev.details,
                 )
             seen_events = len(events)
+            # Care-team flags (the simulation raises those of the home supply).
+            for flag in s.exec(select(Flag).order_by(col(Flag.id))).all():
+                assert flag.id is not None
+                if flag_states.get(flag.id) != flag.status:
+                    flag_states[flag.id] = flag.status
+                    changed = flag.resolved_at if flag.status == "resolved" else flag.last_at
+                    timeline.add(
+                        changed or now,
+                        zones[flag.patient_id],
+                        type="flag",
+                        patient=names[flag.patient_id],
+                        flag=flag.id,
+                        rule=flag.rule,
+                        plan=flag.plan_id,
+                        status=flag.status,
+                        by=flag.resolved_by,
+                    )
             candidates = [t for t in (result.next_at, next_materialize) if t is not None]
             candidates += [p[0] for p in pending]
+            candidates += [f[0] for f in fills]
             nxt = min(candidates) if candidates else end + timedelta(seconds=1)
             now = max(nxt, now + timedelta(seconds=1))
         plans = s.exec(select(Plan)).all()
@@ -437,6 +543,10 @@ def render_text(result: dict[str, Any]) -> str:
             )
         elif e["type"] == "rule":
             lines.append(f"{at}  {who:<12} RULE {e['rule']}: {e['details']}")
+        elif e["type"] == "dispense":
+            lines.append(f"{at}  {who:<12} dispensed: {e['days_supply']} days (plan {e['plan']})")
+        elif e["type"] == "flag":
+            lines.append(f"{at}  {who:<12} FLAG {e['rule']} (plan {e['plan']}): {e['status']}")
     s = result["summary"]
     lines.append(
         f"summary: {s['texts_sent']} texts, doses {s['doses']}, rule events {s['rule_events']}"

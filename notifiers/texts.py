@@ -4,6 +4,7 @@ no drug name, diagnosis or dose unless the patient opted in; always how to answe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 LANGUAGES = ("en", "es")
@@ -143,3 +144,62 @@ def feed_link(team: str | None, url: str, language: str = "en") -> str:
     """The text offering the patient their calendar feed; ``team`` None: no sender name."""
     sender = f"{team}: " if team is not None else ""
     return _FEED_LINK[_lang(language)].format(sender=sender, url=url)
+
+
+# --- home supply: the refill reminder and the answer to "R" --------------------------------
+
+_MONTHS = {
+    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+    "es": ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic"),
+}
+_REFILL = {
+    "en": "{team}: your {what} runs out around {out}. Please order your refill (allowed from "
+    "{allowed}). Reply R when ordered.",
+    "es": "{team}: su {what} se acaba hacia el {out}. Pida la reposición (permitida desde el "
+    "{allowed}). Responda R cuando la pida.",
+}
+_REFILL_NOW = {
+    "en": "{team}: your {what} runs out around {out}. Please order your refill now. "
+    "Reply R when ordered.",
+    "es": "{team}: su {what} se acaba hacia el {out}. Pida la reposición ya. "
+    "Responda R cuando la pida.",
+}
+_REFILL_ORDERED = {
+    "en": "{team}: thanks, noted that your refill is ordered.",
+    "es": "{team}: gracias, anotamos que pidió la reposición.",
+}
+
+
+def short_date(day: date, language: str = "en") -> str:
+    """ "Dec 14" / "14 dic": a date without the year, in the patient's language."""
+    lang = _lang(language)
+    month = _MONTHS[lang][day.month - 1]
+    return f"{month} {day.day}" if lang == "en" else f"{day.day} {month}"
+
+
+def refill_reminder(
+    *,
+    team: str,
+    runs_out: date,
+    allowed_from: date | None,
+    today: date,
+    language: str = "en",
+    discreet: bool = True,
+    what: str = "",
+) -> str:
+    """The refill text: when the supply runs out and from when the insurer allows a refill.
+    Discreet unless the patient opted out (``what`` is then the drug's name)."""
+    lang = _lang(language)
+    thing = _DISCREET_WHAT[lang]["dose"] if discreet or not what else what
+    if allowed_from is None or allowed_from <= today:
+        return _REFILL_NOW[lang].format(team=team, what=thing, out=short_date(runs_out, lang))
+    return _REFILL[lang].format(
+        team=team,
+        what=thing,
+        out=short_date(runs_out, lang),
+        allowed=short_date(allowed_from, lang),
+    )
+
+
+def refill_ordered_answer(team: str, language: str = "en") -> str:
+    return _REFILL_ORDERED[_lang(language)].format(team=team)

@@ -17,6 +17,7 @@ from adherence.cli import (
     report,
     roster,
     simulate,
+    supply,
 )
 from adherence.cli import run as run_cmd
 
@@ -41,6 +42,7 @@ app.command("run")(run_cmd.run)
 # Calendar (feeds and appointments).
 app.add_typer(calendar.calendar_app, name="calendar")
 app.add_typer(appointment.appointment_app, name="appointment")
+app.add_typer(supply.supply_app, name="supply")
 # Care team (flags, reports, exports, coordinators, audit). Each module registers its
 # commands on ``app`` through ``register``.
 app.add_typer(care.flag_app, name="flag")

@@ -171,6 +171,23 @@ class CareSettings(_Section):
     digest_time: TimeOfDay = "08:00"  # default local time of a new coordinator's daily digest
 
 
+def _refill_fraction(value: float) -> float:
+    if not 0.5 <= value <= 1:
+        raise ValueError("must be a fraction of the supply from 0.5 to 1 (insurers use 0.75-0.85)")
+    return value
+
+
+RefillFraction = Annotated[float, AfterValidator(_refill_fraction)]
+
+
+class SupplySettings(_Section):
+    # Specialty pharmacies ask for at least 5 days to ship a refill.
+    remind_days_before: Positive = 5  # the refill text goes this many days before run-out
+    overdue_days: Positive = 3  # a refill_overdue flag this many days past run-out, no fill
+    refill_allowed_fraction: RefillFraction = 0.8  # insurers allow a refill after this much used
+    remind_time: TimeOfDay = "10:00"  # local time of the refill text and the overdue flag
+
+
 # The key ``json`` shadows BaseModel.json, pydantic v1's serialiser (deprecated, unused
 # here); the key name is part of the config format, so the warning (and mypy's complaint
 # about the override) is only noise.
@@ -203,6 +220,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     calendar: CalendarSettings = CalendarSettings()
     care: CareSettings = CareSettings()
+    supply: SupplySettings = SupplySettings()
     log: LogSettings = LogSettings()
     source: str = "built-in defaults"
 

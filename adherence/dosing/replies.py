@@ -75,13 +75,17 @@ STOP = {
 }
 START = {"start", "unstop", "subscribe", "comenzar", "iniciar", "alta"}
 FLARE = {"flare", "relapse", "brote", "recaida", "sintomas"}
+# The answer to a refill text ("R when ordered"): no clash with T, S, Z or the words above.
+REFILL = {"r", "refill", "ordered", "pedido", "receta"}
+REFILL_ORDERED = "refill_ordered"  # the rule event it records, on the reminded plan
+REFILL_PURPOSE = "refill"  # the outbox purpose of a refill text
 
 HELP_REPLY_EVERY = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
 class Intent:
-    kind: str  # taken | skip | snooze | help | stop | start | flare | unknown
+    kind: str  # taken | skip | snooze | help | stop | start | flare | refill | unknown
     minutes: int | None = None  # snooze length
     code: str | None = None  # a dose short code named in the text
 
@@ -117,6 +121,8 @@ def parse_reply(text: str) -> Intent:
         return Intent("help")
     if first in FLARE:
         return Intent("flare")
+    if first in REFILL and len(words) <= 2:
+        return Intent("refill")
     if first in TAKEN or phrase in TAKEN:
         return Intent("taken", code=code)
     if first in SKIP:
@@ -170,6 +176,14 @@ def handle_reply(
         return ReplyOutcome(
             intent, events=[event], answer=texts.flare_answer(team.name, team.phone, lang)
         )
+    if intent.kind == "refill":
+        ordered = _refill_ordered(session, patient, now)
+        if ordered is not None:
+            session.commit()
+            return ReplyOutcome(
+                intent, events=[ordered], answer=texts.refill_ordered_answer(team.name, lang)
+            )
+        intent = Intent("unknown")  # no refill text to answer: as any other text
     if intent.kind in ("taken", "skip", "snooze"):
         dose = open_dose_for_reply(session, patient.id, now)
         if dose is None:
@@ -233,6 +247,31 @@ def _recorded(intent: Intent, result: Confirmation, language: str) -> str:
     if not result.applied and intent.kind != "skip":
         return texts.answer("already_skipped", language)
     return texts.answer("skipped", language)
+
+
+def _refill_ordered(session: Session, patient: Patient, now: datetime) -> RuleEvent | None:
+    """Record "refill ordered" on the plan of the patient's latest refill text (its key is
+    ``refill:<plan>:<fill>``); None when the patient was sent none."""
+    latest = session.exec(
+        select(OutboxMessage.key)
+        .where(OutboxMessage.patient_id == patient.id, OutboxMessage.purpose == REFILL_PURPOSE)
+        .order_by(col(OutboxMessage.created_at).desc(), col(OutboxMessage.id).desc())
+        .limit(1)
+    ).first()
+    parts = latest.split(":") if latest else []
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+        return None
+    assert patient.id is not None
+    event = RuleEvent(
+        plan_id=int(parts[1]),
+        patient_id=patient.id,
+        type=REFILL_ORDERED,
+        at=now,
+        details_json=json.dumps({"fill_id": int(parts[2])}, sort_keys=True),
+        notified=True,  # a fact for the supply view, not for a care-team rule
+    )
+    session.add(event)
+    return event
 
 
 def _cancel_pending(session: Session, patient: Patient, now: datetime) -> None:

@@ -27,6 +27,7 @@ FLAG_TITLES: dict[str, str] = {
     "undeliverable": "patient's phone is undeliverable",
     "silence": "no answer to texts",
     "flare_reported": "patient reported a flare",
+    "refill_overdue": "home supply ran out and no refill was dispensed",
 }
 
 

@@ -4,7 +4,10 @@
 listing, acknowledging and resolving them, their JSON, and the errors the CLI and the API
 turn into messages. ``rules`` owns what raises them: ``evaluate`` and the rules it runs
 (missed doses, overdue infusions, rule events, texting status, silence, low PDC) on the care
-step of a tick. The public names of both are re-exported here.
+step of a tick. ``refill`` owns the home-supply step (refill texts through
+``adherence.supply``, the ``refill_overdue`` flag and its resolution by a newer fill), which
+the engine runs on every tick. The public names of ``store`` and ``rules`` are re-exported
+here.
 """
 
 from adherence.care.flags.rules import (

@@ -10,8 +10,8 @@
 - Routes are plain ``def``: FastAPI runs them in its threadpool, so the blocking database
   work never stalls the event loop that also serves Twilio's webhooks.
 
-One router per resource (``patients``, ``plans``, ``doses``, ``flags``, ``measures``,
-``exports``), sharing ``deps`` (the bearer-token dependency, sessions, the team-scoped
+One router per resource (``patients``, ``plans``, ``supply``, ``doses``, ``flags``,
+``measures``, ``exports``), sharing ``deps`` (the bearer-token dependency, sessions, the team-scoped
 lookups, the audit row and the error helpers). The request and response models that
 /openapi.json describes are the resources' own; the entities' public models are
 ``adherence.storage.public``'s, shared with the CLI's --json.
@@ -30,6 +30,7 @@ from adherence.web.api.flags import AckIn, ResolveIn, flag_routes
 from adherence.web.api.measures import MeasuresOut, measure_routes
 from adherence.web.api.patients import patient_routes
 from adherence.web.api.plans import plan_routes
+from adherence.web.api.supply import supply_routes
 
 __all__ = ["AckIn", "MeasuresOut", "ResolveIn", "api_routes"]
 
@@ -40,6 +41,7 @@ def api_routes(app: App, *, clock: Callable[[], datetime]) -> APIRouter:
     for routes in (
         patient_routes,
         plan_routes,
+        supply_routes,
         dose_routes,
         flag_routes,
         measure_routes,

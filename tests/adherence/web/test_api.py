@@ -190,7 +190,11 @@ def operations(client: Client) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
-BODIES = {"ack": {"note": "called the patient"}, "resolve": {"note": "refill arranged"}}
+BODIES = {
+    "ack": {"note": "called the patient"},
+    "resolve": {"note": "refill arranged"},
+    "supply": {"dispensed": "2026-03-05", "days_supply": 30},
+}
 
 
 def call(
@@ -210,6 +214,8 @@ EXPECTED = {
     ("GET", f"{API}/patients/{{patient_id}}"),
     ("GET", f"{API}/patients/{{patient_id}}/plans"),
     ("GET", f"{API}/plans/{{plan_id}}"),
+    ("GET", f"{API}/plans/{{plan_id}}/supply"),
+    ("POST", f"{API}/plans/{{plan_id}}/supply"),
     ("GET", f"{API}/patients/{{patient_id}}/doses"),
     ("GET", f"{API}/flags"),
     ("POST", f"{API}/flags/{{flag_id}}/ack"),
@@ -320,6 +326,8 @@ def test_each_read_and_export_writes_one_audit_row(world: World) -> None:
         ("GET", f"{API}/patients/{pid}", "read", f"patient:{pid}", pid),
         ("GET", f"{API}/patients/{pid}/plans", "read", f"patient:{pid}/plans", pid),
         ("GET", f"{API}/plans/{n.plan.id}", "read", f"plan:{n.plan.id}", pid),
+        ("GET", f"{API}/plans/{n.plan.id}/supply", "read", f"plan:{n.plan.id}/supply", pid),
+        ("POST", f"{API}/plans/{n.plan.id}/supply", "dispense", f"plan:{n.plan.id}/supply", pid),
         ("GET", f"{API}/patients/{pid}/doses", "read", f"patient:{pid}/doses", pid),
         ("GET", f"{API}/flags", "read", "flags", None),
         ("GET", f"{API}/patients/{pid}/measures", "read", f"patient:{pid}/measures", pid),
@@ -335,7 +343,10 @@ def test_each_read_and_export_writes_one_audit_row(world: World) -> None:
     for method, url, action, resource, patient_id in expected:
         before = len(world.audit())
         r = call(world.client, method, url, {}, n.auth)
-        assert r.status_code == 200, (url, r.text)
+        assert r.status_code == (201 if url.endswith("/supply") and method == "POST" else 200), (
+            url,
+            r.text,
+        )
         rows = world.audit()[before:]
         assert len(rows) == 1, (url, rows)
         row = rows[0]
