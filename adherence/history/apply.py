@@ -31,14 +31,15 @@ counts); a dry run or a rolled-back strict import wrote nothing, so it leaves no
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from adherence.dosing.materialize import materialize
 from adherence.history import codes
@@ -53,9 +54,9 @@ from adherence.history.match import (
 )
 from adherence.history.result import ImportResult, RowError
 from adherence.history.rows import TAKEN, DoseRow, FillRow, Row
-from adherence.history.write import Changed, Decision, Writer, decide
+from adherence.history.write import VIA, Changed, Decision, Writer, decide
 from adherence.storage.audit import record as audit
-from adherence.storage.models import Patient, Plan
+from adherence.storage.models import Dose, Patient, Plan
 from adherence.supply.records import SupplyError, record_fill
 from schedules import Catalog, Item
 from schedules.localtime import local_instant
@@ -94,6 +95,14 @@ class Settings:
     actor: str
     team_id: int | None = None
     horizon_days: int = 35
+    # What this import writes as confirmed_at/updated_at: ``now``, unless an earlier import
+    # already used that instant (a frozen or virtual clock), then the next free microsecond,
+    # so that a dose stamped with it is known to be this import's own.
+    stamp: datetime | None = None
+
+    @property
+    def written_at(self) -> datetime:
+        return self.stamp or self.now
 
 
 @dataclass
@@ -144,6 +153,7 @@ def import_history(
     session should hold no pending work: the import commits (or rolls back) itself."""
     if settings.now.tzinfo is None:
         raise ValueError("import_history needs an aware `now`")
+    settings = replace(settings, stamp=_free_stamp(session, settings.now))
     single = result.strict or result.dry_run
     shifted: set[int] = set()
     for batch in _chunks(rows, chunk):
@@ -178,6 +188,17 @@ def import_history(
             plan_ids=result.rescheduled_plans,
         )
     return result
+
+
+def _free_stamp(session: Session, now: datetime) -> datetime:
+    stamp = now
+    while session.execute(
+        sa_select(col(Dose.id))
+        .where(col(Dose.confirmed_via) == VIA, col(Dose.confirmed_at) == stamp)
+        .limit(1)
+    ).first():
+        stamp += timedelta(microseconds=1)
+    return stamp
 
 
 def _merge(result: ImportResult, tally: Tally) -> None:
@@ -262,7 +283,7 @@ def _apply_chunk(session: Session, batch: list[Row], s: Settings) -> Tally:
         else:
             fast.append(checked)
 
-    writer = Writer(session, now=s.now, actor=s.actor)
+    writer = Writer(session, now=s.written_at, actor=s.actor)
     _fast(session, fast, s, writer, tally)
     for matched in slow.values():
         _slow(session, matched, s, writer, tally)
@@ -366,7 +387,7 @@ def _fast(
     seen: dict[tuple[int, int, str], str] = {}
     for m, exp, item in resolved:
         key = (m.plan.id or 0, m.plan.epoch, item.key)
-        decision = decide(m.row, m.at, item, existing.get(key), seen.get(key), s.now)
+        decision = decide(m.row, m.at, item, existing.get(key), seen.get(key), s.written_at)
         if isinstance(decision, tuple):
             tally.errors.append((m.n, _error(m.row, *decision)))
             continue
@@ -399,7 +420,7 @@ def _slow(
         exp, item = got
         key = (m.plan.id or 0, m.plan.epoch, item.key)
         existing = writer.existing({key[0]}, {item.key}).get(key)
-        decision = decide(m.row, m.at, item, existing, seen.get(key), s.now)
+        decision = decide(m.row, m.at, item, existing, seen.get(key), s.written_at)
         if isinstance(decision, tuple):
             tally.errors.append((m.n, _error(m.row, *decision)))
             continue

@@ -113,7 +113,7 @@ def test_importing_twice_changes_nothing(session: Session, catalog: Catalog) -> 
     assert details["imported"] == GOOD and details["sha256"] == first.sha256
     assert details["actor"] == "cli:tester" and audits[0].actor == "cli:tester"
 
-    for later in (timedelta(seconds=1), timedelta(days=3)):
+    for later in (timedelta(0), timedelta(seconds=1), timedelta(days=3)):
         again = run_csv(session, catalog, to_csv(ROWS), now=NOW + later)
         assert (again.imported, again.unchanged, again.refused) == (0, GOOD, 5)
         assert dose_table(session) == before
