@@ -351,29 +351,29 @@ def _item(
     return exp, item
 
 
+def _expansions(matched: list[Matched], s: Settings) -> dict[int, Expansion]:
+    """Each plan expanded once, over the span of its rows in the chunk."""
+    spans: dict[int, tuple[date, date, Matched]] = {}
+    for m in matched:
+        pid = m.plan.id or 0
+        lo, hi, first = spans.get(pid, (m.day, m.day, m))
+        spans[pid] = (min(lo, m.day), max(hi, m.day), first)
+    near = timedelta(days=NEAR_DAYS)
+    return {
+        pid: Expansion(
+            s.catalog, first.plan, first.patient, ZoneInfo(first.patient.tz), lo - near, hi + near
+        )
+        for pid, (lo, hi, first) in spans.items()
+    }
+
+
 def _fast(
     session: Session, matched: list[Matched], s: Settings, writer: Writer, tally: Tally
 ) -> None:
     """Plans a recorded dose does not move: decide every row, then write them together."""
     if not matched:
         return
-    # Expand each plan once over the span of its rows in this chunk.
-    spans: dict[int, tuple[date, date, Matched]] = {}
-    for m in matched:
-        pid = m.plan.id or 0
-        lo, hi, first = spans.get(pid, (m.day, m.day, m))
-        spans[pid] = (min(lo, m.day), max(hi, m.day), first)
-    expansions: dict[int, Expansion] = {
-        pid: Expansion(
-            s.catalog,
-            first.plan,
-            first.patient,
-            ZoneInfo(first.patient.tz),
-            lo - timedelta(days=NEAR_DAYS),
-            hi + timedelta(days=NEAR_DAYS),
-        )
-        for pid, (lo, hi, first) in spans.items()
-    }
+    expansions = _expansions(matched, s)
     resolved: list[tuple[Matched, Expansion, Item]] = []
     for m in matched:
         got = _item(expansions, m, s)
@@ -399,18 +399,23 @@ def _fast(
 def _slow(
     session: Session, matched: list[Matched], s: Settings, writer: Writer, tally: Tally
 ) -> None:
-    """A plan a taken dose may move: its rows one at a time in time order, each through the
-    engine's ``after_taken``, the plan expanded again after a move."""
+    """A plan a taken dose may move, its rows in time order. A taken dose recorded on
+    another day than planned (or any taken dose of a capped plan) goes through the engine's
+    ``after_taken`` at once, and the plan is expanded again after a move; the others are
+    written with the chunk's executemany, as on the fast path."""
     from adherence.dosing.plans import regimen_for
     from adherence.dosing.rules import after_taken
 
-    writer.flush()  # the chunk's fast rows first: the engine reads the plan's doses
-    expansions: dict[int, Expansion] = {}
+    plan = matched[0].plan
+    regimen = regimen_for(s.catalog, plan)
+    capped = regimen.rule("stop_at_cap") is not None
+    expansions = _expansions(matched, s)
+    existing = writer.existing({plan.id or 0}, None)
     seen: dict[tuple[int, int, str], str] = {}
     for m in sorted(matched, key=lambda m: m.at):
-        if m.day < m.plan.epoch_start:
+        if m.day < plan.epoch_start:
             tally.errors.append(
-                (m.n, _error(m.row, "at", f"{m.day} is before plan {m.plan.id}'s current Day 1"))
+                (m.n, _error(m.row, "at", f"{m.day} is before plan {plan.id}'s current Day 1"))
             )
             continue
         got = _item(expansions, m, s)
@@ -418,32 +423,39 @@ def _slow(
             tally.errors.append((m.n, got))
             continue
         exp, item = got
-        key = (m.plan.id or 0, m.plan.epoch, item.key)
-        existing = writer.existing({key[0]}, {item.key}).get(key)
-        decision = decide(m.row, m.at, item, existing, seen.get(key), s.written_at)
+        key = (plan.id or 0, plan.epoch, item.key)
+        decision = decide(m.row, m.at, item, existing.get(key), seen.get(key), s.written_at)
         if isinstance(decision, tuple):
             tally.errors.append((m.n, _error(m.row, *decision)))
             continue
         seen[key] = m.row.origin
-        dose = writer.apply_one(decision, m.row, m.plan, m.at, item, exp.closes(item))
         tally.add(decision)
-        if m.row.status == TAKEN and decision.kind != "unchanged":
-            events = after_taken(
-                session,
-                catalog=s.catalog,
-                plan=m.plan,
-                patient=m.patient,
-                dose=dose,
-                regimen=regimen_for(s.catalog, m.plan),
-                taken_at=m.at,
-                now=s.now,
-            )
-            if any(e.type == "schedule_shift" for e in events):
-                expansions.pop(key[0], None)  # later rows match the moved schedule
-                tally.shifted.add(key[0])
-            if m.plan.status != "active":
-                tally.shifted.add(key[0])
-            session.flush()
+        moves = (
+            m.row.status == TAKEN
+            and decision.kind != "unchanged"
+            and (capped or item.local_date != m.day)
+        )
+        if not moves:
+            writer.apply(decision, m.row, plan, m.at, item, exp.closes(item))
+            continue
+        writer.flush()  # the engine reads the plan's doses
+        dose = writer.apply_one(decision, m.row, plan, m.at, item, exp.closes(item))
+        events = after_taken(
+            session,
+            catalog=s.catalog,
+            plan=plan,
+            patient=m.patient,
+            dose=dose,
+            regimen=regimen,
+            taken_at=m.at,
+            now=s.now,
+        )
+        if any(e.type == "schedule_shift" for e in events):
+            expansions = _expansions(matched, s)  # later rows match the moved schedule
+            tally.shifted.add(key[0])
+        if plan.status != "active":
+            tally.shifted.add(key[0])
+        session.flush()
 
 
 def _fill(

@@ -118,6 +118,7 @@ class Expansion:
         self._expand(self.lo, self.hi)
 
     def _expand(self, lo: date, hi: date) -> None:
+        self.lo, self.hi = lo, hi
         since = max(lo, self.plan.epoch_start)
         regimen, items = expected_items(
             self.catalog, self.plan, self.patient, until=hi, since=since
@@ -137,13 +138,20 @@ class Expansion:
         return item.at + self.late
 
     def nearest(self, at: datetime, day: date) -> Item | None:
+        if not self.lo <= day <= self.hi:
+            # Outside what was expanded: grow the range to cover it.
+            self._expand(
+                min(self.lo, day - timedelta(days=NEAR_DAYS)),
+                max(self.hi, day + timedelta(days=NEAR_DAYS)),
+            )
         same = self.by_date.get(day)
         if same:
             return same[0] if len(same) == 1 else min(same, key=lambda i: abs(i.at - at))
         k = bisect_right(self.ats, at)
         if (k == 0 or k == len(self.items)) and not self.wide:
             self.wide = True
-            self._expand(day - timedelta(days=WIDE_DAYS), day + timedelta(days=WIDE_DAYS))
+            wide = timedelta(days=WIDE_DAYS)
+            self._expand(min(self.lo, day - wide), max(self.hi, day + wide))
             return self.nearest(at, day)
         items = self.items
         before = items[k - 1] if k > 0 else None

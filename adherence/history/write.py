@@ -125,25 +125,27 @@ class Writer:
         self._inserts: list[Any] = []
         self._changes: list[dict[str, Any]] = []
 
-    def existing(self, plan_ids: set[int], keys: set[str]) -> dict[tuple[int, int, str], Stored]:
-        """The stored doses of these plans with these keys, in one query."""
+    def existing(
+        self, plan_ids: set[int], keys: set[str] | None
+    ) -> dict[tuple[int, int, str], Stored]:
+        """The stored doses of these plans (with these keys), in one query."""
         out: dict[tuple[int, int, str], Stored] = {}
-        if not plan_ids or not keys:
+        if not plan_ids or keys == set():
             return out
-        rows = self.session.execute(
-            sa_select(
-                col(Dose.plan_id),
-                col(Dose.epoch),
-                col(Dose.key),
-                col(Dose.id),
-                col(Dose.status),
-                col(Dose.taken_at),
-                col(Dose.confirmed_via),
-                col(Dose.confirmed_at),
-                col(Dose.updated_at),
-            ).where(col(Dose.plan_id).in_(plan_ids), col(Dose.key).in_(keys))
-        )
-        for plan_id, epoch, key, *rest in rows:
+        query = sa_select(
+            col(Dose.plan_id),
+            col(Dose.epoch),
+            col(Dose.key),
+            col(Dose.id),
+            col(Dose.status),
+            col(Dose.taken_at),
+            col(Dose.confirmed_via),
+            col(Dose.confirmed_at),
+            col(Dose.updated_at),
+        ).where(col(Dose.plan_id).in_(plan_ids))
+        if keys is not None:
+            query = query.where(col(Dose.key).in_(keys))
+        for plan_id, epoch, key, *rest in self.session.execute(query):
             out[(plan_id, epoch, key)] = Stored(*rest)
         return out
 
