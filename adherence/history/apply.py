@@ -34,7 +34,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from itertools import islice
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select as sa_select
@@ -45,12 +44,14 @@ from adherence.dosing.materialize import materialize
 from adherence.history import codes
 from adherence.history.match import (
     NEAR_DAYS,
+    Choice,
     Expansion,
     Patients,
+    PlanRef,
+    choices,
     describe_plans,
     plan_on,
     plans_of,
-    rebasing,
 )
 from adherence.history.result import ImportResult, RowError
 from adherence.history.rows import TAKEN, DoseRow, FillRow, Row
@@ -105,14 +106,13 @@ class Settings:
         return self.stamp or self.now
 
 
-@dataclass
+@dataclass(slots=True)
 class Matched:
-    """A dose row resolved to its plan and item, checked and ready to decide on."""
+    """A dose row resolved to its plan, checked and ready to match to an item."""
 
     n: int  # position in the chunk (refusals are reported in file order)
     row: DoseRow
-    plan: Plan
-    patient: Patient
+    ref: PlanRef
     at: datetime  # aware
     day: date  # the row's local date
 
@@ -224,7 +224,7 @@ def _apply_with_retry(session: Session, batch: list[Row], settings: Settings) ->
 
 def _apply_chunk(session: Session, batch: list[Row], s: Settings) -> Tally:
     tally = Tally()
-    refs = [(r.patient.refs, r.patient.by_id) for r in batch if not isinstance(r, RowError)]
+    refs = {(r.patient.refs, r.patient.by_id) for r in batch if not isinstance(r, RowError)}
     patients = Patients(session, refs, s.team_id)
     found: dict[int, Patient] = {}
     for values, by_id in refs:
@@ -232,7 +232,9 @@ def _apply_chunk(session: Session, batch: list[Row], s: Settings) -> Tally:
         if p is not None and p.id is not None:
             found[p.id] = p
     plans = plans_of(session, set(found))
+    options = choices(s.catalog, plans, found)
     therapies: dict[tuple[str, ...], str | codes.NoTherapy] = {}
+    limit = s.now + FUTURE_GRACE
 
     fast: list[Matched] = []
     slow: dict[int, list[Matched]] = {}
@@ -255,31 +257,23 @@ def _apply_chunk(session: Session, batch: list[Row], s: Settings) -> Tally:
         if isinstance(therapy, codes.NoTherapy):
             tally.errors.append((n, _error(row, "regimen", str(therapy))))
             continue
-        own = plans.get((patient.id or 0, therapy), [])
-        if not own:
+        choice = options.get((patient.id or 0, therapy))
+        if choice is None:
             mine = [p for (pid, _), ps in plans.items() if pid == patient.id for p in ps]
-            tally.errors.append(
-                (
-                    n,
-                    _error(
-                        row,
-                        "regimen",
-                        f"patient {row.patient.shown!r} has no {therapy} plan "
-                        f"(their plans: {describe_plans(mine)})",
-                    ),
-                )
+            message = (
+                f"patient {row.patient.shown!r} has no {therapy} plan "
+                f"(their plans: {describe_plans(mine)})"
             )
+            tally.errors.append((n, _error(row, "regimen", message)))
             continue
         if isinstance(row, FillRow):
-            fills.append((n, row, own, patient))
+            fills.append((n, row, [r.plan for r in choice.refs], patient))
             continue
-        checked = _check_dose(n, row, own, patient, s)
+        checked = _check_dose(n, row, choice, limit)
         if isinstance(checked, RowError):
             tally.errors.append((n, checked))
-            continue
-        regimen_moves = rebasing(_regimen(s, checked.plan))
-        if regimen_moves:
-            slow.setdefault(checked.plan.id or 0, []).append(checked)
+        elif checked.ref.moves:
+            slow.setdefault(checked.ref.id, []).append(checked)
         else:
             fast.append(checked)
 
@@ -293,59 +287,39 @@ def _apply_chunk(session: Session, batch: list[Row], s: Settings) -> Tally:
     return tally
 
 
-def _regimen(s: Settings, plan: Plan) -> Any:
-    from adherence.dosing.plans import regimen_for
-
-    return regimen_for(s.catalog, plan)
-
-
-def _check_dose(
-    n: int, row: DoseRow, plans: list[Plan], patient: Patient, s: Settings
-) -> Matched | RowError:
-    zone = ZoneInfo(patient.tz)
+def _check_dose(n: int, row: DoseRow, choice: Choice, limit: datetime) -> Matched | RowError:
+    zone = choice.zone
     at = row.at
     if at.tzinfo is None:
         at = local_instant(at.date(), at.time(), zone)
-    if at > s.now + FUTURE_GRACE:
+    if at > limit:
         return _error(row, "at", f"{at.isoformat()} is in the future")
     day = at.astimezone(zone).date()
-    plan = plan_on(plans, day)
-    if plan is None:
-        first = plans[0]
+    ref = choice.on(day)
+    if ref is None:
+        first = choice.refs[0]
         return _error(
             row, "at", f"{day} is before plan {first.id}'s Day 1 ({first.start_date.isoformat()})"
         )
-    if day < plan.epoch_start:
+    if day < ref.epoch_start:
         return _error(
             row,
             "at",
-            f"{day} is before plan {plan.id}'s current Day 1 ({plan.epoch_start.isoformat()}, "
+            f"{day} is before plan {ref.id}'s current Day 1 ({ref.epoch_start.isoformat()}, "
             "after a titration restart)",
         )
     if len(row.note) > 500:
         return _error(row, "note", "is longer than 500 characters")
     if len(row.source) > 200:
         return _error(row, "source", "is longer than 200 characters")
-    return Matched(n, row, plan, patient, at, day)
+    return Matched(n, row, ref, at, day)
 
 
-def _item(
-    expansions: dict[int, Expansion], m: Matched, s: Settings
-) -> tuple[Expansion, Item] | RowError:
-    plan_id = m.plan.id or 0
-    exp = expansions.get(plan_id)
-    if exp is None:
-        exp = expansions[plan_id] = Expansion(
-            s.catalog,
-            m.plan,
-            m.patient,
-            ZoneInfo(m.patient.tz),
-            m.day - timedelta(days=NEAR_DAYS),
-            m.day + timedelta(days=NEAR_DAYS),
-        )
+def _item(expansions: dict[int, Expansion], m: Matched) -> tuple[Expansion, Item] | RowError:
+    exp = expansions[m.ref.id]
     item = exp.nearest(m.at, m.day)
     if item is None:
-        return _error(m.row, "at", f"{m.at.isoformat()} matches no dose of plan {plan_id}")
+        return _error(m.row, "at", f"{m.at.isoformat()} matches no dose of plan {m.ref.id}")
     if m.row.amount is not None and m.row.unit.lower() != item.unit.lower():
         return _error(m.row, "unit", f"{m.row.unit!r} is not the dose's unit ({item.unit!r})")
     return exp, item
@@ -353,17 +327,14 @@ def _item(
 
 def _expansions(matched: list[Matched], s: Settings) -> dict[int, Expansion]:
     """Each plan expanded once, over the span of its rows in the chunk."""
-    spans: dict[int, tuple[date, date, Matched]] = {}
+    spans: dict[int, tuple[date, date, PlanRef]] = {}
     for m in matched:
-        pid = m.plan.id or 0
-        lo, hi, first = spans.get(pid, (m.day, m.day, m))
-        spans[pid] = (min(lo, m.day), max(hi, m.day), first)
+        lo, hi, ref = spans.get(m.ref.id, (m.day, m.day, m.ref))
+        spans[ref.id] = (min(lo, m.day), max(hi, m.day), ref)
     near = timedelta(days=NEAR_DAYS)
     return {
-        pid: Expansion(
-            s.catalog, first.plan, first.patient, ZoneInfo(first.patient.tz), lo - near, hi + near
-        )
-        for pid, (lo, hi, first) in spans.items()
+        pid: Expansion(s.catalog, ref.plan, ref.patient, ref.zone, lo - near, hi + near)
+        for pid, (lo, hi, ref) in spans.items()
     }
 
 
@@ -374,25 +345,25 @@ def _fast(
     if not matched:
         return
     expansions = _expansions(matched, s)
-    resolved: list[tuple[Matched, Expansion, Item]] = []
+    resolved: list[tuple[Matched, Expansion, Item, str]] = []
     for m in matched:
-        got = _item(expansions, m, s)
+        got = _item(expansions, m)
         if isinstance(got, RowError):
             tally.errors.append((m.n, got))
         else:
-            resolved.append((m, *got))
-    existing = writer.existing(
-        {m.plan.id or 0 for m, _, _ in resolved}, {item.key for _, _, item in resolved}
-    )
+            resolved.append((m, got[0], got[1], got[1].key))
+    existing = writer.existing({m.ref.id for m, *_ in resolved}, {r[3] for r in resolved})
     seen: dict[tuple[int, int, str], str] = {}
-    for m, exp, item in resolved:
-        key = (m.plan.id or 0, m.plan.epoch, item.key)
-        decision = decide(m.row, m.at, item, existing.get(key), seen.get(key), s.written_at)
+    stamp = s.written_at
+    for m, exp, item, item_key in resolved:
+        ref = m.ref
+        key = (ref.id, ref.epoch, item_key)
+        decision = decide(m.row, m.at, item, existing.get(key), seen.get(key), stamp)
         if isinstance(decision, tuple):
             tally.errors.append((m.n, _error(m.row, *decision)))
             continue
         seen[key] = m.row.origin
-        writer.apply(decision, m.row, m.plan, m.at, item, exp.closes(item))
+        writer.apply(decision, m.row, ref, m.at, item, item_key, exp.closes(item))
         tally.add(decision)
 
 
@@ -406,7 +377,8 @@ def _slow(
     from adherence.dosing.plans import regimen_for
     from adherence.dosing.rules import after_taken
 
-    plan = matched[0].plan
+    ref = matched[0].ref
+    plan = ref.plan
     regimen = regimen_for(s.catalog, plan)
     capped = regimen.rule("stop_at_cap") is not None
     expansions = _expansions(matched, s)
@@ -418,12 +390,12 @@ def _slow(
                 (m.n, _error(m.row, "at", f"{m.day} is before plan {plan.id}'s current Day 1"))
             )
             continue
-        got = _item(expansions, m, s)
+        got = _item(expansions, m)
         if isinstance(got, RowError):
             tally.errors.append((m.n, got))
             continue
         exp, item = got
-        key = (plan.id or 0, plan.epoch, item.key)
+        key = (ref.id, plan.epoch, item.key)
         decision = decide(m.row, m.at, item, existing.get(key), seen.get(key), s.written_at)
         if isinstance(decision, tuple):
             tally.errors.append((m.n, _error(m.row, *decision)))
@@ -436,15 +408,15 @@ def _slow(
             and (capped or item.local_date != m.day)
         )
         if not moves:
-            writer.apply(decision, m.row, plan, m.at, item, exp.closes(item))
+            writer.apply(decision, m.row, ref, m.at, item, item.key, exp.closes(item))
             continue
         writer.flush()  # the engine reads the plan's doses
-        dose = writer.apply_one(decision, m.row, plan, m.at, item, exp.closes(item))
+        dose = writer.apply_one(decision, m.row, ref, m.at, item, exp.closes(item))
         events = after_taken(
             session,
             catalog=s.catalog,
             plan=plan,
-            patient=m.patient,
+            patient=ref.patient,
             dose=dose,
             regimen=regimen,
             taken_at=m.at,

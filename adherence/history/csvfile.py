@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
+from functools import lru_cache
 
 from adherence.history.result import RowError
 from adherence.history.rows import STATUSES, DoseRow, FillRow, HistoryFileError, PatientRef, Row
@@ -82,7 +83,7 @@ class CsvHistory:
         for record in self._reader:
             line = self._last + 1
             self._last = self._reader.line_num
-            if any(cell.strip() for cell in record):
+            if record and (record[0].strip() or any(cell.strip() for cell in record)):
                 if line == 1 and record:
                     record[0] = record[0].removeprefix("\ufeff")
                 return line, record
@@ -91,23 +92,37 @@ class CsvHistory:
     def __iter__(self) -> Iterator[Row]:
         columns = self.columns
         width = len(columns)
-        parse = _dose if self.kind == DOSES else _fill
+        reader = self._reader
+        doses = self.kind == DOSES
+        at = {
+            name: columns.index(name) for name in DOSE_REQUIRED + DOSE_OPTIONAL if name in columns
+        }
         while True:
             try:
-                found = self._next()
+                record = next(reader, None)
             except csv.Error as exc:
                 yield RowError(f"line {self._last + 1}", "row", f"not readable CSV: {exc}")
                 return
-            if found is None:
+            if record is None:
                 return
-            line, record = found
-            if len(record) > width and any(c.strip() for c in record[width:]):
-                yield RowError(
-                    f"line {line}", "row", f"has {len(record)} fields, the header has {width}", line
-                )
-                continue
-            values = dict(zip(columns, record, strict=False))
-            yield parse(line, values)
+            line = self._last + 1
+            self._last = reader.line_num
+            if not record or not (record[0].strip() or any(c.strip() for c in record)):
+                continue  # a blank line
+            if len(record) != width:
+                if len(record) > width and any(c.strip() for c in record[width:]):
+                    yield RowError(
+                        f"line {line}",
+                        "row",
+                        f"has {len(record)} fields, the header has {width}",
+                        line,
+                    )
+                    continue
+                record = (record + [""] * width)[:width]
+            if doses:
+                yield _dose(line, record, at)
+            else:
+                yield _fill(line, dict(zip(columns, record, strict=True)))
 
 
 def _required(line: int, values: dict[str, str], names: tuple[str, ...]) -> RowError | None:
@@ -115,6 +130,17 @@ def _required(line: int, values: dict[str, str], names: tuple[str, ...]) -> RowE
         if not values.get(name, "").strip():
             return RowError(f"line {line}", name, "is empty", line)
     return None
+
+
+@lru_cache(maxsize=65536)
+def _ref(value: str) -> PatientRef:
+    # Rows come patient by patient: the same reference, one object.
+    return PatientRef((value,))
+
+
+@lru_cache(maxsize=1024)
+def _names(value: str) -> tuple[str, ...]:
+    return (value,)
 
 
 def parse_at(raw: str) -> datetime | None:
@@ -135,44 +161,45 @@ def _amount(raw: str) -> float | None:
     return value
 
 
-def _dose(line: int, values: dict[str, str]) -> Row:
+def _dose(line: int, record: list[str], at: dict[str, int]) -> Row:
+    """A dose row from its cells (``at``: each column's position; optional ones may be
+    absent)."""
     origin = f"line {line}"
-    missing = _required(line, values, DOSE_REQUIRED)
-    if missing is not None:
-        return missing
-    raw_at = values["at"]
-    at = parse_at(raw_at)
-    if at is None:
+    patient = record[at["patient"]].strip()
+    regimen = record[at["regimen"]].strip()
+    raw_at = record[at["at"]]
+    raw_status = record[at["status"]]
+    if not (patient and regimen and raw_at.strip() and raw_status.strip()):
+        values = {name: record[i] for name, i in at.items()}
+        missing = _required(line, values, DOSE_REQUIRED)
+        if missing is not None:
+            return missing
+    when = parse_at(raw_at)
+    if when is None:
         return RowError(origin, "at", f"{raw_at.strip()!r} is not an ISO 8601 date-time", line)
-    status = values["status"].strip().lower()
+    status = raw_status.strip().lower()
     if status not in STATUSES:
         return RowError(
-            origin,
-            "status",
-            f"{values['status'].strip()!r} is not one of {', '.join(STATUSES)}",
-            line,
+            origin, "status", f"{raw_status.strip()!r} is not one of {', '.join(STATUSES)}", line
         )
     amount: float | None = None
-    raw_amount = values.get("amount", "").strip()
+    i = at.get("amount")
+    raw_amount = record[i].strip() if i is not None else ""
     if raw_amount:
         try:
             amount = _amount(raw_amount)
         except ValueError:
             return RowError(origin, "amount", f"{raw_amount!r} is not a number above 0", line)
-    unit = values.get("unit", "").strip()
+    i = at.get("unit")
+    unit = record[i].strip() if i is not None else ""
     if unit and amount is None:
         return RowError(origin, "unit", "a unit needs an amount", line)
+    i = at.get("source")
+    source = record[i].strip() if i is not None else ""
+    i = at.get("note")
+    note = record[i].strip() if i is not None else ""
     return DoseRow(
-        origin=origin,
-        line=line,
-        patient=PatientRef((values["patient"].strip(),)),
-        regimen=(values["regimen"].strip(),),
-        at=at,
-        status=status,
-        amount=amount,
-        unit=unit,
-        source=values.get("source", "").strip(),
-        note=values.get("note", "").strip(),
+        origin, line, _ref(patient), _names(regimen), when, status, amount, unit, source, note
     )
 
 

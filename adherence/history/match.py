@@ -68,6 +68,67 @@ class Patients:
         return None
 
 
+@dataclass(slots=True)
+class PlanRef:
+    """A plan with the values every row of it reads, as plain attributes (an ORM attribute
+    read costs more than the matching itself, a million times over)."""
+
+    plan: Plan
+    patient: Patient
+    id: int
+    patient_id: int
+    epoch: int
+    epoch_start: date
+    start_date: date
+    zone: ZoneInfo
+    moves: bool  # recording a taken dose may move the plan (``rebasing``)
+
+
+@dataclass(slots=True)
+class Choice:
+    """A patient's plans for one therapy, and which is in force on a given day."""
+
+    refs: list[PlanRef]
+    zone: ZoneInfo
+    _by_day: dict[date, PlanRef | None] = field(default_factory=dict)
+
+    def on(self, day: date) -> PlanRef | None:
+        """The plan in force on ``day``: the latest to have started by then."""
+        try:
+            return self._by_day[day]
+        except KeyError:
+            started = [r for r in self.refs if r.start_date <= day]
+            found = self._by_day[day] = started[-1] if started else None
+            return found
+
+
+def choices(
+    catalog: Catalog, plans: dict[tuple[int, str], list[Plan]], patients: dict[int, Patient]
+) -> dict[tuple[int, str], Choice]:
+    from adherence.dosing.plans import regimen_for
+
+    out: dict[tuple[int, str], Choice] = {}
+    for key, own in plans.items():
+        patient = patients[key[0]]
+        zone = ZoneInfo(patient.tz)
+        refs = [
+            PlanRef(
+                plan=p,
+                patient=patient,
+                id=p.id or 0,
+                patient_id=p.patient_id,
+                epoch=p.epoch,
+                epoch_start=p.epoch_start,
+                start_date=p.start_date,
+                zone=zone,
+                moves=rebasing(regimen_for(catalog, p)),
+            )
+            for p in own
+        ]
+        out[key] = Choice(refs, zone)
+    return out
+
+
 def plans_of(session: Session, patient_ids: set[int]) -> dict[tuple[int, str], list[Plan]]:
     """Each patient's plans per therapy, oldest start first."""
     out: dict[tuple[int, str], list[Plan]] = {}

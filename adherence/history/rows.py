@@ -18,7 +18,7 @@ STATUSES = (TAKEN, SKIPPED, MISSED)
 
 
 @dataclass(frozen=True, slots=True)
-class PatientRef:
+class PatientRef:  # frozen: hashed, as the key of a chunk's patient lookups
     """Who a row is about: candidate references, tried in order. ``by_id`` lets a
     reference be our own patient id as well as an external id (a CSV's ``patient``
     column, a Bundle's ``Patient/<id>`` with no Patient resource); a Bundle Patient's
@@ -32,7 +32,7 @@ class PatientRef:
         return self.refs[0] if self.refs else ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DoseRow:
     """A dose that happened (or did not): taken, skipped or missed at ``at``.
 
@@ -40,6 +40,7 @@ class DoseRow:
     the patient's zone once the patient is known. ``regimen`` holds candidate names or
     codes (a CSV cell; a Bundle's codings and text), tried in order."""
 
+    # Not frozen: a frozen dataclass's __init__ costs twice as much, a million times.
     origin: str
     line: int | None
     patient: PatientRef
@@ -52,7 +53,7 @@ class DoseRow:
     note: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FillRow:
     """A pharmacy fill: dispensed on a date (or at an instant), supplying ``days_supply``."""
 

@@ -11,15 +11,17 @@ clobbered (the chunk is decided again).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
+from adherence.history.match import PlanRef
 from adherence.history.rows import TAKEN, DoseRow
-from adherence.storage.models import DOSE_OPEN, Dose, DoseChange, DoseStatus, Plan
+from adherence.storage.models import DOSE_OPEN, Dose, DoseChange, DoseStatus
 from adherence.storage.utc import sqlite_text
 from schedules import Item
 
@@ -198,9 +200,10 @@ class Writer:
         self,
         decision: Decision,
         row: DoseRow,
-        plan: Plan,
+        ref: PlanRef,
         at: datetime,
         item: Item,
+        key: str,
         closes: datetime,
     ) -> None:
         """Write a decision now (updates) or with the chunk's executemany (new doses)."""
@@ -214,16 +217,17 @@ class Writer:
         taken = row.status == TAKEN
         amount = row.amount if row.amount is not None else item.amount
         if self.sqlite:
+            due = _text(item.at)
             self._inserts.append(
                 (
-                    plan.id,
-                    plan.patient_id,
-                    plan.epoch,
-                    item.key,
+                    ref.id,
+                    ref.patient_id,
+                    ref.epoch,
+                    key,
                     item.occasion,
-                    sqlite_text(item.at),
+                    due,
                     item.local_date.isoformat(),
-                    _hhmm(item),
+                    _hhmm(item.local_time),
                     item.day,
                     amount,
                     item.unit,
@@ -232,10 +236,10 @@ class Writer:
                     item.label,
                     item.earliest.isoformat() if item.earliest else None,
                     item.latest.isoformat() if item.latest else None,
-                    sqlite_text(closes),
+                    _text(closes),
                     row.status,
                     1 if taken and at > closes else 0,
-                    sqlite_text(at) if taken else None,
+                    _text(at) if taken else None,
                     self.now_text,
                     VIA,
                     self.actor,
@@ -251,14 +255,14 @@ class Writer:
         del values["snoozed_until"]
         self._inserts.append(
             {
-                "plan_id": plan.id,
-                "patient_id": plan.patient_id,
-                "epoch": plan.epoch,
-                "key": item.key,
+                "plan_id": ref.id,
+                "patient_id": ref.patient_id,
+                "epoch": ref.epoch,
+                "key": key,
                 "occasion": item.occasion,
                 "due_at": item.at,
                 "local_date": item.local_date,
-                "local_time": _hhmm(item),
+                "local_time": _hhmm(item.local_time),
                 "day": item.day,
                 "unit": item.unit,
                 "kind": item.kind,
@@ -276,7 +280,7 @@ class Writer:
         self,
         decision: Decision,
         row: DoseRow,
-        plan: Plan,
+        ref: PlanRef,
         at: datetime,
         item: Item,
         closes: datetime,
@@ -286,20 +290,20 @@ class Writer:
         if decision.kind != "insert":
             assert decision.stored is not None
             if decision.kind == "update":
-                self.apply(decision, row, plan, at, item, closes)
+                self.apply(decision, row, ref, at, item, item.key, closes)
                 self.flush()
             dose = session.get(Dose, decision.stored.id, populate_existing=True)
             assert dose is not None
             return dose
         dose = Dose(
-            plan_id=plan.id or 0,
-            patient_id=plan.patient_id,
-            epoch=plan.epoch,
+            plan_id=ref.id,
+            patient_id=ref.patient_id,
+            epoch=ref.epoch,
             key=item.key,
             occasion=item.occasion,
             due_at=item.at,
             local_date=item.local_date,
-            local_time=_hhmm(item),
+            local_time=_hhmm(item.local_time),
             day=item.day,
             unit=item.unit,
             kind=item.kind,
@@ -328,5 +332,17 @@ class Writer:
             self.session.connection().execute(insert(DoseChange), changes)
 
 
-def _hhmm(item: Item) -> str:
-    return item.local_time.strftime("%H:%M")
+def _text(value: datetime) -> str:
+    """``storage.utc.sqlite_text`` without its cache (history instants rarely repeat)."""
+    return _utc_text(value.astimezone(UTC))
+
+
+def _utc_text(utc: datetime) -> str:
+    text = str(utc)[:-6]
+    return text if utc.microsecond else text + ".000000"
+
+
+@lru_cache(maxsize=4096)
+def _hhmm(value: time) -> str:
+    # A plan has a few dose times, shared by all its items: format each once.
+    return value.strftime("%H:%M")
