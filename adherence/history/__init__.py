@@ -9,8 +9,13 @@ engine would have, marked as imported:
 - ``csvfile``: the streaming CSV reader (the header says whether it holds doses or fills);
 - ``fhirbundle``: the Bundle reader (MedicationAdministration, MedicationDispense);
 - ``codes``: therapy codes (RxNorm, where sourced) and text matching with brand names;
-- ``apply``: matching rows to plans and doses, and writing them, chunk by chunk;
+- ``match``: a row's patient, plan and expected dose;
+- ``write``: what a row does to the dose it names (the conflict policy), and the writes;
+- ``apply``: the import itself, chunk by chunk (strict, dry run, audit, rescheduling);
+- ``files``: from a path or a request body to an applied import;
 - ``result``: what an import did (counts, refused rows with their origin and field).
+
+``docs/onboarding.md`` is the user's side of all this.
 
 May import ``adherence.patients``, ``adherence.supply``, ``adherence.dosing``,
 ``adherence.storage`` and ``adherence.core``, never the entry points.

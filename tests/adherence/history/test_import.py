@@ -362,3 +362,63 @@ def test_another_teams_patient_is_no_patient(session: Session, catalog: Catalog)
     )
     assert [str(e) for e in result.errors] == ["line 2: patient: no patient 'MS-11'"]
     assert result.imported == 1
+
+
+def test_an_invalid_resource_is_one_refused_row_and_references_are_followed(
+    session: Session, catalog: Catalog
+) -> None:
+    clinic(session, catalog)
+    bundle = to_bundle(ROWS[:2])
+    entries = bundle["entry"]
+    entries.append(
+        {
+            "resource": {
+                "resourceType": "MedicationAdministration",
+                "id": "broken",
+                "status": "completed",
+                "medicationCodeableConcept": {"text": "Aubagio"},
+                "subject": {"reference": "Patient/MS-1"},
+                "effectiveDateTime": "last Tuesday",
+            }
+        }
+    )
+    entries.append(
+        {
+            "resource": {
+                "resourceType": "MedicationAdministration",
+                "id": "wrong-status",
+                "status": "entered-in-error",
+                "medicationCodeableConcept": {"text": "Aubagio"},
+                "subject": {"reference": "Patient/MS-1"},
+                "effectiveDateTime": "2026-03-04T09:00:00-05:00",
+            }
+        }
+    )
+    entries.append(
+        {
+            "fullUrl": "urn:uuid:med-1",
+            "resource": {
+                "resourceType": "Medication",
+                "id": "med-1",
+                "code": {"text": "Aubagio 14 MG Oral Tablet"},
+            },
+        }
+    )
+    entries.append(
+        {
+            "resource": {
+                "resourceType": "MedicationAdministration",
+                "id": "by-reference",
+                "status": "completed",
+                "medicationReference": {"reference": "urn:uuid:med-1"},
+                "subject": {"reference": "Patient/MS-1"},
+                "effectivePeriod": {"start": "2026-03-05T09:00:00-05:00"},
+            }
+        }
+    )
+    result = run_bundle(session, catalog, bundle)
+    assert (result.imported, result.refused) == (3, 2), result.errors
+    assert [(e.origin, e.field) for e in result.errors] == [
+        ("MedicationAdministration/broken", "effectiveDateTime"),
+        ("MedicationAdministration/wrong-status", "status"),
+    ]
