@@ -12,6 +12,7 @@ from adherence.cli import (
     dbcmd,
     enroll,
     export,
+    history,
     plans,
     regimens,
     report,
@@ -34,6 +35,7 @@ app.add_typer(dbcmd.app, name="db")
 app.add_typer(enroll.team_app, name="team")
 app.add_typer(enroll.patient_app, name="patient")
 app.add_typer(plans.plan_app, name="plan")
+app.add_typer(history.history_app, name="history")
 app.command("doses")(plans.doses)
 app.command("confirm")(plans.confirm_cmd)
 app.command("simulate")(simulate.simulate)

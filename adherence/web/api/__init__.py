@@ -11,7 +11,8 @@
   work never stalls the event loop that also serves Twilio's webhooks.
 
 One router per resource (``patients``, ``plans``, ``supply``, ``doses``, ``flags``,
-``measures``, ``exports``), sharing ``deps`` (the bearer-token dependency, sessions, the team-scoped
+``measures``, ``exports``, ``history``), sharing ``deps`` (the bearer-token dependency,
+sessions, the team-scoped
 lookups, the audit row and the error helpers). The request and response models that
 /openapi.json describes are the resources' own; the entities' public models are
 ``adherence.storage.public``'s, shared with the CLI's --json.
@@ -27,6 +28,7 @@ from adherence.web.api.deps import Deps
 from adherence.web.api.doses import dose_routes
 from adherence.web.api.exports import export_routes
 from adherence.web.api.flags import AckIn, ResolveIn, flag_routes
+from adherence.web.api.history import history_routes
 from adherence.web.api.measures import MeasuresOut, measure_routes
 from adherence.web.api.patients import patient_routes
 from adherence.web.api.plans import plan_routes
@@ -46,6 +48,7 @@ def api_routes(app: App, *, clock: Callable[[], datetime]) -> APIRouter:
         flag_routes,
         measure_routes,
         export_routes,
+        history_routes,
     ):
         router.include_router(routes(deps))
     return router

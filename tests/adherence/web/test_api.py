@@ -195,6 +195,9 @@ BODIES = {
     "resolve": {"note": "refill arranged"},
     "supply": {"dispensed": "2026-03-05", "days_supply": 30},
 }
+# The history import's body is a file: one taken dose of North's patient (the engine
+# marked it missed), so the import applies something and leaves its audit row.
+HISTORY_CSV = "patient,regimen,at,status\nN-1,teriflunomide,2026-03-05T09:30:00-05:00,taken\n"
 
 
 def call(
@@ -204,6 +207,9 @@ def call(
     params = (
         {"format": "csv", "from": "2026-03-01", "to": "2026-03-10"} if "exports" in path else {}
     )
+    if path.endswith("/history/import"):
+        headers = {**headers, "Content-Type": "text/csv"}
+        return client.post(url, data=HISTORY_CSV.encode(), headers=headers)
     if method == "POST":
         return client.post(url, json=BODIES[path.rsplit("/", 1)[1]], headers=headers)
     return client.get(url, params=params, headers=headers)
@@ -223,6 +229,7 @@ EXPECTED = {
     ("GET", f"{API}/patients/{{patient_id}}/measures"),
     ("GET", f"{API}/team/measures"),
     ("GET", f"{API}/exports"),
+    ("POST", f"{API}/history/import"),
 }
 
 
@@ -285,7 +292,13 @@ def test_another_teams_ids_answer_404_like_missing_ones_on_every_endpoint(world:
     with Session(world.engine) as s:
         flag = s.get(Flag, world.south.flag.id)
         assert flag is not None and flag.status == "open" and flag.acknowledged_by == ""
-    assert unscoped == {f"{API}/patients", f"{API}/flags", f"{API}/team/measures", f"{API}/exports"}
+    assert unscoped == {
+        f"{API}/patients",
+        f"{API}/flags",
+        f"{API}/team/measures",
+        f"{API}/exports",
+        f"{API}/history/import",
+    }
     south_markers = [world.south.patient.name, world.south.patient.external_id]
 
     patients = call(world.client, "GET", f"{API}/patients", {}, world.north.auth).json()
@@ -335,6 +348,7 @@ def test_each_read_and_export_writes_one_audit_row(world: World) -> None:
         ("GET", f"{API}/exports", "export", "export:csv", None),
         ("POST", f"{API}/flags/{n.flag.id}/ack", "ack", f"flag:{n.flag.id}", pid),
         ("POST", f"{API}/flags/{n.flag.id}/resolve", "resolve", f"flag:{n.flag.id}", pid),
+        ("POST", f"{API}/history/import", "import", "history:upload", None),
     ]
     # Every endpoint in the document is in this list.
     templated = {re.sub(r"/\d+", "/{}", url) for _, url, *_ in expected}
