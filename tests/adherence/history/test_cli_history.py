@@ -76,6 +76,21 @@ def test_cli_reports_each_category_and_each_refused_row(
         audit = s.exec(select(AuditEvent)).one()
         assert audit.actor.startswith("cli:") and audit.resource == "history:history.csv"
 
+    # `adherence doses` shows the imported dose like any other.
+    config = tmp_path / "adherence.toml"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADHERENCE_")}
+    args = ["doses", "MS-1", "--from", "2026-03-02", "--to", "2026-03-02", "--json"]
+    shown = subprocess.run(
+        [str(ADHERENCE), *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env=env,
+    )
+    (dose,) = json.loads(shown.stdout)
+    assert (dose["status"], dose["confirmed_via"]) == ("taken", "import")
+
     good = tmp_path / "good.csv"
     good.write_text(GOOD, "utf-8")
     again = _run(tmp_path, db_url, str(good), "--json")

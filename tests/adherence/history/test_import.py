@@ -422,3 +422,24 @@ def test_an_invalid_resource_is_one_refused_row_and_references_are_followed(
         ("MedicationAdministration/broken", "effectiveDateTime"),
         ("MedicationAdministration/wrong-status", "status"),
     ]
+
+
+def test_measures_count_imported_doses_like_any_other(session: Session, catalog: Catalog) -> None:
+    """What `report` and the exports read: the imported history is in the measures."""
+    from datetime import date
+
+    from adherence.care.measures.compute import measure_plan
+    from adherence.core.config import settings_from_mapping
+
+    c = clinic(session, catalog)
+    run_csv(session, catalog, to_csv(ROWS[:5]))
+    measured = measure_plan(
+        session,
+        c.pills_plan,
+        start=date(2026, 3, 2),
+        end=date(2026, 3, 6),
+        catalog=catalog,
+        settings=settings_from_mapping({}),
+    )
+    assert (measured.scheduled, measured.taken, measured.skipped, measured.missed) == (5, 3, 1, 1)
+    assert measured.index_date == date(2026, 3, 2)
