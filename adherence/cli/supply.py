@@ -24,7 +24,8 @@ from adherence.patients.enrollment import find_plan
 from adherence.storage.audit import cli_actor, record
 from adherence.storage.models import Patient, Plan
 from adherence.storage.public import as_json as public_json
-from adherence.supply.actions import add_fill, current_supply
+from adherence.supply.actions import add_fill
+from adherence.supply.onhand import supply_of
 from adherence.supply.public import FillPublic, SupplyPublic
 from adherence.supply.records import SupplyError, has_home_supply
 
@@ -150,7 +151,7 @@ def supply_list(plan: PlanArg, as_json: JsonOpt = False, config: Config = None) 
     now = _now()
     with app.session() as s:
         row, patient = _plan_and_patient(s, plan)
-        supply = current_supply(
+        supply = supply_of(
             s,
             catalog=app.catalog,
             plan=row,

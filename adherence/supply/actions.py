@@ -11,8 +11,8 @@ from sqlmodel import Session
 
 from adherence.core.config import SupplySettings
 from adherence.storage.models import Patient, Plan
-from adherence.supply.onhand import Supply, supply_of
-from adherence.supply.records import Recorded, fills_of, record_fill
+from adherence.supply.onhand import Supply
+from adherence.supply.records import Recorded, record_fill
 from adherence.supply.schedule import refresh
 from schedules import Catalog
 
@@ -52,25 +52,3 @@ def add_fill(
     )
     session.commit()
     return recorded, supply
-
-
-def current_supply(
-    session: Session,
-    *,
-    catalog: Catalog,
-    plan: Plan,
-    patient: Patient,
-    settings: SupplySettings,
-    now: datetime,
-) -> Supply:
-    """The plan's supply as of ``now`` (read only: the engine keeps the instants)."""
-    assert plan.id is not None
-    return supply_of(
-        session,
-        catalog=catalog,
-        plan=plan,
-        patient=patient,
-        fills=fills_of(session, plan.id),
-        now=now,
-        settings=settings,
-    )

@@ -34,6 +34,7 @@ from adherence.dosing.plans import expected_items
 from adherence.dosing.replies import REFILL_ORDERED
 from adherence.storage.models import Dispense, Dose, DoseStatus, Patient, Plan, RuleEvent
 from adherence.supply.coverage import chain_end
+from adherence.supply.records import fills_of
 from schedules import Catalog, Item
 
 _NOT_USED = (DoseStatus.SKIPPED, DoseStatus.MISSED)
@@ -125,11 +126,13 @@ def supply_of(
     catalog: Catalog,
     plan: Plan,
     patient: Patient,
-    fills: list[Dispense],
     now: datetime,
     settings: SupplySettings,
 ) -> Supply:
-    """The plan's supply from its ``fills`` (``records.fills_of``) as of ``now``."""
+    """The plan's supply from its fills (``records.fills_of``) as of ``now``. Reads only:
+    the engine keeps the refill instants (``schedule.refresh``)."""
+    assert plan.id is not None
+    fills = fills_of(session, plan.id)
     zone = ZoneInfo(patient.tz)
     today = now.astimezone(zone).date()
     if not fills:

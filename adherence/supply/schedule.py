@@ -32,7 +32,6 @@ from adherence.messaging.outbox import enqueue
 from adherence.storage.models import CareTeam, Dispense, Flag, OutboxMessage, Patient, Plan
 from adherence.storage.utc import from_storage
 from adherence.supply.onhand import Supply, supply_of
-from adherence.supply.records import fills_of
 from notifiers import texts
 from schedules import Catalog
 from schedules.localtime import local_instant, parse_hhmm
@@ -116,7 +115,6 @@ def refresh(
         catalog=catalog,
         plan=plan,
         patient=patient,
-        fills=fills_of(session, plan.id),
         now=now,
         settings=settings,
     )
@@ -213,7 +211,6 @@ def send_refill_reminders(
             catalog=catalog,
             plan=plan,
             patient=patient,
-            fills=fills_of(session, plan.id),
             now=now,
             settings=settings,
         )

@@ -20,7 +20,6 @@ from adherence.care.flags.store import raise_flag, resolve
 from adherence.core.config import SupplySettings
 from adherence.storage.models import FLAG_OPEN, Dispense, Flag
 from adherence.supply.onhand import supply_of
-from adherence.supply.records import fills_of
 from adherence.supply.schedule import (
     OVERDUE_RULE,
     claim,
@@ -56,7 +55,6 @@ def refill_overdue_rule(
             catalog=catalog,
             plan=plan,
             patient=patient,
-            fills=fills_of(session, plan.id),
             now=now,
             settings=settings,
         )

@@ -16,7 +16,8 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from adherence.storage.models import Coordinator
-from adherence.supply.actions import add_fill, current_supply
+from adherence.supply.actions import add_fill
+from adherence.supply.onhand import supply_of
 from adherence.supply.public import FillPublic, SupplyPublic
 from adherence.supply.records import MAX_DAYS_SUPPLY, SupplyError
 from adherence.web.api.deps import Deps, Id, invalid
@@ -54,7 +55,7 @@ def supply_routes(deps: Deps) -> APIRouter:
     def get_supply(me: Me, plan_id: Id) -> SupplyPublic:
         with deps.session() as s:
             plan, patient = deps.own_plan(s, me, plan_id)
-            supply = current_supply(
+            supply = supply_of(
                 s,
                 catalog=deps.app.catalog,
                 plan=plan,

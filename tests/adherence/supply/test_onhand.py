@@ -10,7 +10,7 @@ from adherence.core.config import SupplySettings
 from adherence.dosing.confirm import confirm
 from adherence.dosing.materialize import materialize
 from adherence.supply.onhand import Supply, supply_of
-from adherence.supply.records import fills_of, record_fill
+from adherence.supply.records import record_fill
 from schedules import Catalog
 from tests.adherence.engine_helpers import Enrolled, at, doses, enroll
 
@@ -49,7 +49,6 @@ def supply(session: Session, catalog: Catalog, e: Enrolled, now: datetime, **kw:
         catalog=catalog,
         plan=e.plan,
         patient=e.patient,
-        fills=fills_of(session, e.plan.id),
         now=now,
         settings=SupplySettings(**kw) if kw else DEFAULTS,  # type: ignore[arg-type]
     )

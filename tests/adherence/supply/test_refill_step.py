@@ -16,7 +16,7 @@ from adherence.core.config import Settings, SupplySettings
 from adherence.dosing.replies import handle_reply, parse_reply
 from adherence.engine import dispatch_policy, tick
 from adherence.storage.models import Flag, Patient, Plan, RuleEvent
-from adherence.supply.actions import current_supply
+from adherence.supply.onhand import supply_of
 from adherence.supply.records import fills_of
 from adherence.supply.schedule import claim, send_refill_reminders
 from notifiers.sms import MemorySms
@@ -167,7 +167,7 @@ def test_reply_r_records_refill_ordered_on_the_reminded_plan(
     assert done.answer == "Riverside MS Clinic: gracias, anotamos que pidió la reposición."
     (event,) = session.exec(select(RuleEvent).where(RuleEvent.type == "refill_ordered")).all()
     assert (event.plan_id, event.patient_id) == (e.plan.id, e.patient.id)
-    supply = current_supply(
+    supply = supply_of(
         session, catalog=catalog, plan=e.plan, patient=e.patient, settings=SUPPLY, now=later
     )
     assert supply.refill_ordered_at == later.astimezone(UTC)
