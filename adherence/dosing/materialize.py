@@ -35,7 +35,7 @@ def first_action(kind: str, due_at: datetime) -> datetime:
     return due_at - REMIND_BEFORE.get(kind, timedelta(0))
 
 
-def _row(
+def dose_values(
     plan_id: int,
     patient_id: int,
     epoch: int,
@@ -44,7 +44,8 @@ def _row(
     closes: datetime,
     now: datetime,
 ) -> dict[str, Any]:
-    """A new dose as column values, for SQLAlchemy's insert."""
+    """A new (scheduled) dose of ``item`` as column values, for SQLAlchemy's insert or a
+    ``Dose(**...)``."""
     due = item.at
     return {
         "plan_id": plan_id,
@@ -141,7 +142,7 @@ def _materialize_batch(
     # New doses go straight into the form the insert takes (driver tuples for SQLite,
     # column dicts otherwise): built once, in the one pass over the plan's items.
     new_rows: list[Any] = []
-    make_row = _sqlite_row if dialect == "sqlite" else _row
+    make_row = _sqlite_row if dialect == "sqlite" else dose_values
     stamp: Any = sqlite_text(now) if dialect == "sqlite" else now
     for plan, patient in pairs:
         # Plain values once per plan: ORM attribute reads cost more than the arithmetic.

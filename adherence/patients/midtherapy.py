@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from adherence.dosing.materialize import dose_values
 from adherence.dosing.plans import expected_items, late_window, window_closes
 from adherence.patients.enrollment import EnrollmentError, create_plan
 from adherence.storage.models import Dose, DoseStatus, Patient, Plan
@@ -221,24 +222,16 @@ def record_last_dose(
     if item is None:  # the rebase put it there; only a catalog error could make this fail
         raise PositionError(f"--last-dose: occasion {last.occasion} of plan {plan.id} not found")
     taken_at = local_instant(last.given_on, last.given_at or item.local_time, zone)
-    dose = Dose(
-        plan_id=plan.id or 0,
-        patient_id=patient.id or 0,
-        epoch=plan.epoch,
-        key=item.key,
-        occasion=item.occasion,
-        due_at=item.at,
-        local_date=item.local_date,
-        local_time=item.local_time.strftime("%H:%M"),
-        day=item.day,
-        amount=item.amount,
-        unit=item.unit,
-        kind=item.kind,
-        phase=item.phase,
-        label=item.label,
-        earliest=item.earliest,
-        latest=item.latest,
-        window_closes_at=window_closes(item, regimen, zone),
+    values = dose_values(
+        plan.id or 0,
+        patient.id or 0,
+        plan.epoch,
+        item.key,
+        item,
+        window_closes(item, regimen, zone),
+        now,
+    )
+    values.update(
         status=DoseStatus.TAKEN,
         late=taken_at > item.at + late_window(regimen),
         taken_at=taken_at,
@@ -247,8 +240,8 @@ def record_last_dose(
         confirmed_by=by,
         source="last dose given before enrolment",
         next_action_at=None,
-        updated_at=now,
     )
+    dose = Dose(**values)
     session.add(dose)
     session.flush()
     return dose
