@@ -48,3 +48,14 @@ def chain_end(fills: Iterable[tuple[float, float]]) -> float:
     for day, supply in fills:
         cursor = max(day, cursor) + supply
     return cursor
+
+
+def union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Overlapping or touching intervals merged, in order (a day counts once)."""
+    out: list[tuple[float, float]] = []
+    for lo, hi in sorted(intervals):
+        if out and out[-1][1] >= lo - 1e-9:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from adherence.storage.models import Dispense, Patient, Plan
-from adherence.supply.coverage import cover_chain
+from adherence.supply.coverage import cover_chain, union
 
 
 @dataclass
@@ -104,12 +104,7 @@ def combine_cover(plans: Iterable[DispensingCover], *, end: date) -> DispensingC
         return DispensingCover()
     index = min(p.index_date for p in indexed if p.index_date is not None)
     lo, hi = float(index.toordinal()), float(end.toordinal() + 1)
-    merged: list[tuple[float, float]] = []
-    for a, b in sorted(iv for p in indexed for iv in p.cover):
-        if merged and merged[-1][1] >= a - 1e-9:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        else:
-            merged.append((a, b))
+    merged = union([iv for p in indexed for iv in p.cover])
     return DispensingCover(
         fills=sum(p.fills for p in indexed),
         index_date=index,

@@ -29,7 +29,7 @@ from adherence.care.measures.rows import (
 from adherence.core.config import Settings
 from adherence.storage.models import DOSE_FINAL, Patient, Plan
 from adherence.storage.utc import day_bounds_text, instant
-from adherence.supply.coverage import cover_chain, covered_and_gap
+from adherence.supply.coverage import cover_chain, covered_and_gap, union
 from schedules import Regimen
 
 PDC_KINDS = ("oral", "injectable")  # therapy kinds measured by PDC (PDC-MS: non-infused DMTs)
@@ -64,16 +64,6 @@ def _fallback_interval(regimen: Regimen, phase: str) -> float:
             if p.every is not None:
                 return p.every.approx_days()
     return 1.0
-
-
-def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    out: list[tuple[float, float]] = []
-    for lo, hi in sorted(intervals):
-        if out and out[-1][1] >= lo - 1e-9:
-            out[-1] = (out[-1][0], max(out[-1][1], hi))
-        else:
-            out.append((lo, hi))
-    return out
 
 
 def measure_rows(
@@ -202,7 +192,7 @@ def _leave_out(
     m.days_not_recorded = _days(unknown)
     inside = [(max(a, lo), min(b, hi)) for a, b in unknown if min(b, hi) > max(a, lo)]
     m.days_in_period -= _days(inside)
-    _, m.longest_gap_days = covered_and_gap(_union(cover + inside), lo, hi)
+    _, m.longest_gap_days = covered_and_gap(union(cover + inside), lo, hi)
 
 
 def _count_infusion(
@@ -246,15 +236,15 @@ def combine_plans(
     if indexed:
         index = min(p.index_date for p in indexed if p.index_date)
         lo, hi = float(index.toordinal()), float(end.toordinal() + 1)
-        merged = _union([iv for p in indexed for iv in p.cover])
+        merged = union([iv for p in indexed for iv in p.cover])
         pm.index_date = index
         pm.days_in_period = int(hi - lo)
         pm.days_covered, pm.longest_gap_days = covered_and_gap(merged, lo, hi)
-        unknown = _minus(_union([iv for p in plans for iv in p.not_recorded]), merged)
+        unknown = _minus(union([iv for p in plans for iv in p.not_recorded]), merged)
         if unknown:
             _leave_out(pm, merged, unknown, lo, hi)
     else:
-        pm.days_not_recorded = _days(_union([iv for p in plans for iv in p.not_recorded]))
+        pm.days_not_recorded = _days(union([iv for p in plans for iv in p.not_recorded]))
     pm.dispensing = combine_cover((p.dispensing for p in plans), end=end)
     for p in plans:
         # Only needed for the union: a team's year would keep millions.
