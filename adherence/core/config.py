@@ -118,6 +118,8 @@ class SmsSettings(_Section):
     # auto = twilio when credentials are set, else console
     channel: Literal["auto", "console", "twilio"] = "auto"
     max_length: Positive = 160
+    # A one-tap Taken/Skip link in each reminder text (opening it confirms nothing).
+    confirm_links: bool = False
 
 
 class TwilioSettings(_Section):
@@ -188,6 +190,15 @@ class SupplySettings(_Section):
     remind_time: TimeOfDay = "10:00"  # local time of the refill text and the overdue flag
 
 
+class WorkspaceSettings(_Section):
+    session_hours: Positive = 12  # a sign-in lasts at most this long, however busy
+    idle_minutes: Positive = 60  # ... and ends after this long without a page view
+    # Secure cookies: "auto" when [http] public_base_url is https or the request came over TLS.
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
+    call_back_days: Positive = 2  # "call back later" puts the patient back on the list then
+    retry_days: Positive = 1  # ... and "no answer" / "left voicemail" after this many days
+
+
 # The key ``json`` shadows BaseModel.json, pydantic v1's serialiser (deprecated, unused
 # here); the key name is part of the config format, so the warning (and mypy's complaint
 # about the override) is only noise.
@@ -221,6 +232,7 @@ class Settings(BaseSettings):
     calendar: CalendarSettings = CalendarSettings()
     care: CareSettings = CareSettings()
     supply: SupplySettings = SupplySettings()
+    workspace: WorkspaceSettings = WorkspaceSettings()
     log: LogSettings = LogSettings()
     source: str = "built-in defaults"
 

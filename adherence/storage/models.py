@@ -11,29 +11,10 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Text, TypeDecorator, UniqueConstraint
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from adherence.storage.utc import from_storage, to_storage
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else to_storage(value, dialect.name)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return from_storage(value)
-
-
-def utc_field(*, index: bool = False, nullable: bool = True, **kw: Any) -> Any:
-    return Field(sa_type=UTCDateTime, index=index, nullable=nullable, **kw)
-
+from adherence.storage.utc import utc_field
 
 # --- statuses ------------------------------------------------------------------------------
 # One name per stored value. The columns stay plain strings (no schema change): a StrEnum
@@ -434,3 +415,10 @@ class AuditEvent(SQLModel, table=True):
     resource: str = Field(max_length=200)  # "patient:12", "export:csv", "flags"
     patient_id: int | None = Field(default=None, index=True)
     details_json: str = Field(default="{}", sa_type=Text)
+
+
+# The coordinator workspace's tables (sign-in sessions, call results, one-tap links) live in
+# their own module; imported here so that importing the models registers every table.
+from adherence.storage.workspace import CallResult as CallResult  # noqa: E402
+from adherence.storage.workspace import ConfirmLink as ConfirmLink  # noqa: E402
+from adherence.storage.workspace import WorkspaceSession as WorkspaceSession  # noqa: E402

@@ -16,6 +16,10 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -83,3 +87,20 @@ def day_bounds_text(zone: ZoneInfo, day: date) -> tuple[str, str]:
 
 def _day_start_text(day: date, zone: ZoneInfo) -> str:
     return sqlite_text(datetime(day.year, day.month, day.day, tzinfo=zone))
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else to_storage(value, dialect.name)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return from_storage(value)
+
+
+def utc_field(*, index: bool = False, nullable: bool = True, **kw: Any) -> Any:
+    return Field(sa_type=UTCDateTime, index=index, nullable=nullable, **kw)

@@ -32,6 +32,7 @@ from adherence.messaging.receipts import apply_status
 from adherence.metrics import DaemonState
 from adherence.web.api import api_routes
 from adherence.web.calendar import calendar_routes
+from adherence.web.workspace import install_workspace
 from notifiers.twilio_sms import InboundSms, StatusUpdate, parse_inbound, parse_status
 
 log = logging.getLogger("adherence.web")
@@ -149,4 +150,5 @@ def create_app(
 
     web.include_router(calendar_routes(app, clock=clock))
     web.include_router(api_routes(app, clock=clock))
+    install_workspace(web, app, clock=clock)
     return web

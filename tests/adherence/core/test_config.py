@@ -224,7 +224,10 @@ def test_an_unknown_section_names_the_file_and_lists_the_known_ones(tmp_path: Pa
     message = error_of(path)
     assert str(path) in message
     assert "unknown section [databse]" in message
-    assert "database, engine, sms, twilio, http, smtp, calendar, care, supply, log" in message
+    assert (
+        "database, engine, sms, twilio, http, smtp, calendar, care, supply, workspace, log"
+        in message
+    )
 
 
 def test_a_section_that_is_not_a_table_is_an_error(tmp_path: Path) -> None:

@@ -15,19 +15,13 @@ import csv
 import io
 import json
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import requests
-import uvicorn
 from requests import Response
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -40,45 +34,9 @@ from adherence.storage.models import AuditEvent, CareTeam, Dose, Flag, Patient, 
 from adherence.web import create_app
 from schedules import Catalog
 from tests.adherence.engine_helpers import drive, enroll
+from tests.adherence.web.server import Client, serve
 
 API = "/api/v1"
-
-
-class Client:
-    """``requests`` against a base URL (the subset of TestClient's interface used here)."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.http = requests.Session()
-
-    def get(self, path: str, **kw: Any) -> Response:
-        return self.http.get(self.base + path, timeout=30, **kw)
-
-    def post(self, path: str, **kw: Any) -> Response:
-        return self.http.post(self.base + path, timeout=30, **kw)
-
-
-@contextmanager
-def serve(web: Any) -> Iterator[Client]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(web, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    client = Client(f"http://127.0.0.1:{port}")
-    try:
-        yield client
-    finally:
-        client.http.close()
-        server.should_exit = True
-        thread.join(10)
 
 
 @dataclass
