@@ -32,6 +32,7 @@ from adherence.messaging.receipts import apply_status
 from adherence.metrics import DaemonState
 from adherence.web.api import api_routes
 from adherence.web.calendar import calendar_routes
+from adherence.web.onetap import onetap_routes
 from adherence.web.workspace import install_workspace
 from notifiers.twilio_sms import InboundSms, StatusUpdate, parse_inbound, parse_status
 
@@ -150,5 +151,6 @@ def create_app(
 
     web.include_router(calendar_routes(app, clock=clock))
     web.include_router(api_routes(app, clock=clock))
+    web.include_router(onetap_routes(app, clock=clock))
     install_workspace(web, app, clock=clock)
     return web

@@ -4,7 +4,8 @@ work the call list every morning.
 (No ``from __future__ import annotations``: FastAPI reads the annotations at runtime.)
 
 One module per page (``today``: the call list; ``patients``: the list and search;
-``patient``: one patient's page and its forms; ``team``: the team's measures), sharing
+``patient``: one patient's page; ``patient_actions``: its forms (appointments, feed link,
+exports, dose entry); ``flags``: acknowledge and resolve; ``team``: the team's measures), sharing
 ``auth`` (session cookie, CSRF, the team-scoped lookups and the audit row), ``render``
 (Jinja2 templates, security headers) and ``errors`` (sign-in redirect, 403, 404 pages).
 Routes that touch the database are plain ``def`` (FastAPI's threadpool), as in the API.
@@ -19,7 +20,9 @@ from fastapi.staticfiles import StaticFiles
 from adherence.bootstrap import App
 from adherence.web.workspace.auth import Workspace
 from adherence.web.workspace.errors import PageNotFound, install_handlers
+from adherence.web.workspace.flags import flag_routes
 from adherence.web.workspace.patient import patient_routes
+from adherence.web.workspace.patient_actions import action_routes
 from adherence.web.workspace.patients import patients_routes
 from adherence.web.workspace.render import STATIC
 from adherence.web.workspace.signin import signin_routes
@@ -31,7 +34,15 @@ def install_workspace(web: FastAPI, app: App, *, clock: Callable[[], datetime]) 
     """Mount the workspace's pages, its stylesheet and its error pages on ``web``."""
     ws = Workspace(app, clock)
     router = APIRouter(prefix="/workspace", include_in_schema=False)
-    for routes in (signin_routes, today_routes, patients_routes, patient_routes, team_routes):
+    for routes in (
+        signin_routes,
+        today_routes,
+        flag_routes,
+        patients_routes,
+        patient_routes,
+        action_routes,
+        team_routes,
+    ):
         router.include_router(routes(ws))
     web.include_router(router)
     web.mount("/workspace/static", StaticFiles(directory=STATIC), name="workspace-static")
