@@ -17,6 +17,10 @@ import typer
 from adherence.cli.common import Config, fail, load_app
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from sqlmodel import Session
+
     from adherence.bootstrap import App
     from notifiers.sms import SmsChannel
 
@@ -45,23 +49,42 @@ def run(
     if demo:
         upgrade(app.engine)
         with app.session() as s:
+            now = SystemClock().now()
             seeded = seed_demo(
-                s,
-                catalog=app.catalog,
-                now=SystemClock().now(),
-                horizon_days=app.settings.engine.horizon_days,
+                s, catalog=app.catalog, now=now, horizon_days=app.settings.engine.horizon_days
             )
-        typer.echo(
-            "demo: seeded a care team and 3 patients with doses in the next minutes"
-            if seeded
-            else "demo: demo data already present"
-        )
+            token = _demo_coordinator(s, now) if seeded else None
+        workspace = app.settings.http.public_base_url.rstrip("/") + "/workspace/"
+        if token:
+            typer.echo("demo: seeded a care team and 3 patients with doses in the next minutes")
+            typer.echo(f"demo: the care workspace is at {workspace}")
+            typer.echo(f"demo: sign in with the demo coordinator's token (shown once): {token}")
+        else:
+            typer.echo(
+                "demo: demo data already present; the workspace is at "
+                f"{workspace} (a new sign-in token: adherence coordinator list, then rotate ID)"
+            )
     http = app.settings.http
     try:
         code = serve(app, host=host or http.host, port=port or http.port, once=once)
     except OSError as exc:
         fail(f"cannot listen on {host or http.host}:{port or http.port}: {exc.strerror}")
     raise typer.Exit(code)
+
+
+def _demo_coordinator(s: Session, now: datetime) -> str:
+    """The demo team's coordinator, so that the workspace can be tried at once."""
+    from sqlmodel import select
+
+    from adherence.care.coordinators import add_coordinator
+    from adherence.patients.demo import DEMO_TEAM
+    from adherence.storage.models import CareTeam
+
+    team = s.exec(select(CareTeam).where(CareTeam.name == DEMO_TEAM)).one()
+    _, token = add_coordinator(
+        s, team=team, name="Demo Coordinator", email="coordinator@demo.example.org", now=now
+    )
+    return token
 
 
 def serve(

@@ -171,3 +171,15 @@ def test_audit_lists_rows_filtered_newest_first(cli: Cli, engine: Engine) -> Non
     assert "--since" in one_error_line(bad_since)
     assert "--limit" in one_error_line(bad_limit)
     assert "X-9" in one_error_line(bad_patient)
+
+
+def test_run_demo_prints_a_workspace_sign_in_token_once(cli: Cli, engine: Engine) -> None:
+    first = cli.run("run", "--demo", "--once")
+    assert first.returncode == 0, first.stderr
+    line = next(ln for ln in first.stdout.splitlines() if "sign in with" in ln)
+    token = line.rsplit(" ", 1)[-1]
+    assert _auth(engine, token) is not None  # the printed token opens the workspace
+    assert "/workspace/" in first.stdout
+    again = cli.run("run", "--demo", "--once")
+    assert again.returncode == 0, again.stderr
+    assert "already present" in again.stdout and token not in again.stdout
