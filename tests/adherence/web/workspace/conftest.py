@@ -228,13 +228,20 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     pg = context.new_page()
     pg.set_default_timeout(15_000)
     yield pg
-    shots = OUTPUT / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid.split("::", 1)[-1])
     try:
-        pg.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        screenshot(pg, request)
     finally:
         context.close()
+
+
+def screenshot(pg: Any, request: pytest.FixtureRequest, suffix: str = "") -> Path:
+    """Save ``pg``'s whole page under the test output folder, named after the test."""
+    shots = OUTPUT / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid.split("::", 1)[-1] + suffix)
+    path = shots / f"{name}.png"
+    pg.screenshot(path=str(path), full_page=True)
+    return path
 
 
 def sign_in(page: Any, site: Site, team: Team) -> None:
