@@ -174,8 +174,10 @@ def flag_reason(
             words = f"infusion {late:.0f} days past the end of its window"
     elif rule == "refill_overdue":
         words = "home supply ran out and no refill was dispensed"
-    if tier == 1 and rule not in TIERS:
-        words = f"{words} (urgent)"
+    if tier == 1:
+        rank = (0.0, 0.0)  # urgent: only the age orders them
+        if TIERS.get(rule) != 1:
+            words = f"{words} (urgent)"
     return Reason(
         rule=rule,
         tier=tier,
