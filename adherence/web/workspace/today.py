@@ -52,7 +52,7 @@ def today_routes(ws: Workspace) -> APIRouter:
     Form = Annotated[dict[str, str], Depends(ws.form)]
 
     @router.get("/", summary="Today's call list")
-    def today(me: Me, notice: Annotated[str, Query(max_length=40)] = "") -> Response:
+    def today(me: Me, notice: Annotated[str, Query()] = "") -> Response:
         with ws.session() as s:
             calls = call_list(s, team_id=me.team_id, now=ws.clock(), settings=ws.settings)
             ws.audit(s, me, "read", "workspace:calls", count=len(calls.rows))

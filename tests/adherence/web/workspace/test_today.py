@@ -14,7 +14,15 @@ from adherence.storage.models import Flag, InboundMessage
 from adherence.storage.workspace import CallResult
 from schedules import Catalog
 from tests.adherence.engine_helpers import enroll
-from tests.adherence.web.workspace.conftest import Site, Team, add_flag, csrf_of, seed, sign_in
+from tests.adherence.web.workspace.conftest import (
+    OUTPUT,
+    Site,
+    Team,
+    add_flag,
+    csrf_of,
+    seed,
+    sign_in,
+)
 
 ORDER = ["Patient 6", "Patient 2", "Patient 1", "Patient 5", "Patient 3", "Patient 0"]
 
@@ -88,6 +96,7 @@ def test_call_list_ranks_the_team_by_tier_with_why_answer_and_tel_link(tiered: S
     assert "Patient 4" not in r.text  # South's patient
     [audit] = tiered.audit()[before:]
     assert (audit.action, audit.resource) == ("read", "workspace:calls")
+    assert c.get("/workspace/?notice=" + "x" * 500).status_code == 200  # unknown: no notice
 
 
 def test_posts_without_the_csrf_token_are_403_and_change_nothing(site: Site) -> None:
@@ -265,4 +274,7 @@ def test_browser_removed_needs_a_reason_and_the_list_fits_a_phone(site: Site, br
         assert card(pg, "Patient 1").count() == 0
         assert [r.note for r in results(site)] == ["moved to another clinic"]
     finally:
+        shots = OUTPUT / "screenshots"
+        shots.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(shots / f"today_phone_width_{site.engine.dialect.name}.png"))
         context.close()
