@@ -378,3 +378,47 @@ def test_the_call_list_takes_the_same_few_statements_for_few_or_many_patients(
         flag(session, e, "low_pdc", now - timedelta(days=1), pdc=0.5)
         call(session, e, "no_answer", now - timedelta(days=2))
     assert statements() == few <= 6
+
+
+def test_supply_running_out_follows_the_supply_layers_refill_instants(
+    session: Session, clinic: Clinic, catalog: Catalog, now: datetime
+) -> None:
+    """End to end through ``adherence.supply``: a 30-day fill five days from running out is
+    on the list once its reminder time passed, whether or not the text went; a newer fill,
+    once the plan is recomputed, takes the patient off."""
+    from adherence.supply.records import record_fill
+    from adherence.supply.schedule import refresh, send_refill_reminders
+
+    e = clinic.patient("Pills")
+    supply = SETTINGS.supply
+
+    def fill(day: datetime, at: datetime) -> None:
+        record_fill(
+            session,
+            catalog=catalog,
+            plan=e.plan,
+            dispensed_on=day.date(),
+            days_supply=30,
+            now=at,
+            today=at.date(),
+        )
+        session.commit()
+
+    def recompute(at: datetime) -> None:
+        refresh(session, catalog=catalog, plan=e.plan, patient=e.patient, settings=supply, now=at)
+        session.commit()
+
+    fill(now - timedelta(days=27), now - timedelta(days=27))
+    recompute(now - timedelta(days=10))
+    assert names(session, clinic.team, now - timedelta(days=10)) == []
+    recompute(now)
+    assert names(session, clinic.team, now) == ["Pills"]
+    assert send_refill_reminders(session, now=now, catalog=catalog, settings=supply) == 1
+    session.commit()
+    session.refresh(e.plan)
+    assert e.plan.refill_remind_at is None  # the text went ...
+    assert names(session, clinic.team, now) == ["Pills"]  # ... the patient still needs a call
+    fill(now, now)
+    assert names(session, clinic.team, now) == []  # not yet recomputed: not counted as low
+    recompute(now)
+    assert names(session, clinic.team, now + timedelta(hours=1)) == []
