@@ -219,7 +219,7 @@ def _start_of_day(now: datetime, tz: str) -> datetime:
 
 
 def call_list(session: Session, *, team_id: int, now: datetime, settings: Settings) -> CallList:
-    """Today's call list for a team (six statements, whatever the team's size)."""
+    """Today's call list for a team (six statements, whatever the team's size or history)."""
     rows: dict[int, CallRow] = {}
 
     def row(pid: int, name: str, phone: str, tz: str) -> CallRow:
@@ -289,9 +289,10 @@ def call_list(session: Session, *, team_id: int, now: datetime, settings: Settin
         if not any(x.rule == "refill_overdue" for x in r.reasons):
             r.reasons.append(supply_reason(remind_at=remind_at, overdue_at=overdue_at))
 
+    # Only the candidates' calls: the cost follows today's list, not the years of history.
     latest = (
         select(func.max(CallResult.id))
-        .where(CallResult.team_id == team_id)
+        .where(CallResult.team_id == team_id, col(CallResult.patient_id).in_(list(rows)))
         .group_by(col(CallResult.patient_id))
     )
     calls = db.execute(
