@@ -223,7 +223,7 @@ def main() -> None:
             html = render(
                 "today.html", viewer=viewer, csrf=viewer.csrf, nav="today", title="Today",
                 notice="", rows=calls.rows, waiting=calls.waiting,
-                called_today=calls.called_today, outcomes=list(OUTCOME_WORDS.items()),
+                called_today=calls.called_today, outcomes=list(OUTCOME_WORDS.items()), outcome_words=OUTCOME_WORDS,
                 tier_words=TIER_WORDS, tz=team.tz,
             )  # fmt: skip
             return len(calls.rows), len(html)

@@ -67,6 +67,7 @@ def today_routes(ws: Workspace) -> APIRouter:
             waiting=calls.waiting,
             called_today=calls.called_today,
             outcomes=list(OUTCOME_WORDS.items()),
+            outcome_words=OUTCOME_WORDS,
             tier_words=TIER_WORDS,
             tz=me.team.tz,
         )

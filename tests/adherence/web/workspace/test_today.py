@@ -227,7 +227,7 @@ def test_browser_call_back_later_requeues_after_call_back_days(site: Site, page:
     assert card(page, "Patient 1").count() == 0
     assert page.locator("#called-today").inner_text() == "1"
     waiting = page.locator("ul.waiting")
-    assert "Patient 1" in waiting.inner_text() and "call back" in waiting.inner_text()
+    assert "Patient 1" in waiting.inner_text() and "call back later" in waiting.inner_text()
     site.set_now(site.now + timedelta(days=1))
     sign_in(page, site, site.north)  # a day later the sign-in has long expired
     assert page.get_by_role("heading", name="Today").is_visible()
