@@ -18,11 +18,12 @@ from sqlmodel import Session, col, select
 from adherence.calendar.appointments import list_for
 from adherence.calendar.bookable import bookable, window_days
 from adherence.calendar.links import FeedUrls
-from adherence.storage.models import Dose, Patient, Plan
+from adherence.storage.models import Dose, DoseChange, Patient, Plan
 
 # Doses offered for entry or correction: today and this many days before (local dates).
 CORRECTION_DAYS = 14
 MAX_EXPORT_DAYS = 3 * 366  # as the API's export
+RECENT_CORRECTIONS = 10
 # Shown next to each dose in the picker (no colour: these are words).
 STATUS_WORDS = {
     "scheduled": "no answer yet",
@@ -76,6 +77,18 @@ class DoseOption:
     label: str
 
 
+@dataclass(frozen=True, slots=True)
+class CorrectionRow:
+    """A dose status a person set (``DoseChange``): who, when, why, from what to what."""
+
+    changed_at: datetime
+    dose: str
+    old_status: str
+    new_status: str
+    changed_by: str
+    reason: str
+
+
 @dataclass
 class Actions:
     tz: str
@@ -87,6 +100,7 @@ class Actions:
     export_from: date
     export_to: date
     doses: list[DoseOption]
+    corrections: list[CorrectionRow] = field(default_factory=list)
     new_feed: FeedUrls | None = None  # only on the page answering a rotation
     error: FormError | None = None
     values: dict[str, str] = field(default_factory=dict)
@@ -160,6 +174,28 @@ def dose_label(d: Dose, regimen: str, zone: ZoneInfo) -> str:
     return f"{when} · {regimen} {d.amount:g} {d.unit} · {STATUS_WORDS[d.status]}{late}"
 
 
+def corrections(s: Session, patient: Patient, zone: ZoneInfo) -> list[CorrectionRow]:
+    """The latest entries and corrections people made to this patient's doses."""
+    rows = s.exec(
+        select(DoseChange, Dose)
+        .join(Dose, col(Dose.id) == DoseChange.dose_id)
+        .where(Dose.patient_id == patient.id)
+        .order_by(col(DoseChange.changed_at).desc(), col(DoseChange.id).desc())
+        .limit(RECENT_CORRECTIONS)
+    ).all()
+    return [
+        CorrectionRow(
+            changed_at=c.changed_at,
+            dose=d.due_at.astimezone(zone).strftime("%a %d %b %H:%M"),
+            old_status=c.old_status,
+            new_status=c.new_status,
+            changed_by=c.changed_by,
+            reason=c.reason,
+        )
+        for c, d in rows
+    ]
+
+
 def build(s: Session, patient: Patient, now: datetime) -> Actions:
     zone = ZoneInfo(patient.tz)
     today = now.astimezone(zone).date()
@@ -194,4 +230,5 @@ def build(s: Session, patient: Patient, now: datetime) -> Actions:
             DoseOption(id=d.id or 0, label=dose_label(d, plans[d.plan_id].regimen, zone))
             for d in recent_doses(s, patient, today)
         ],
+        corrections=corrections(s, patient, zone),
     )

@@ -336,6 +336,10 @@ def test_correcting_a_dose_keeps_who_and_why(site: Site) -> None:
         ("missed", "taken"),
         ("taken", "skipped"),
     ]
+    shown = c.get(f"/workspace/patients/{pid}").text
+    history = shown[shown.index("Entered or corrected by the clinic") :]
+    assert history.index("taken → skipped") < history.index("missed → taken")
+    assert "misheard: skipped" in history and "North coordinator (coordinator:" in history
 
 
 def test_a_dose_entry_is_refused_in_the_future_without_reason_or_off_the_list(
