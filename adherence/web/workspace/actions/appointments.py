@@ -31,17 +31,19 @@ from adherence.web.workspace.actions.forms import (
 from adherence.web.workspace.auth import Viewer, Workspace
 from adherence.web.workspace.errors import PageNotFound
 
-FIELDS = {"at": "date", "location": "location", "duration": "date"}
-LABELS = {"at": "Date and time", "location": "Location", "duration": "Duration"}
+# The domain's errors name their field ("at: ..."); the form's inputs for it.
+FIELDS = {"at": "date", "location": "location"}
+LABELS = {"at": "Date and time", "location": "Location"}
 
 
-def _refusal(form: str, exc: AppointmentError, forced: bool) -> Refused:
-    """The domain's error on the form's field ("at: ..." names the date and time)."""
+def _refusal(form: str, exc: AppointmentError) -> Refused:
+    """The domain's error on the form's field. Outside the label's rules (only possible
+    without a reason: with one the slot is booked, the reason kept) offers forcing."""
     if isinstance(exc, OutsideWindow):
         text = "; ".join(exc.violations)
         return Refused(
             form,
-            "reason" if forced else "date",
+            "date",
             f"Outside the label's rules: {text}. Pick another day, or book it anyway "
             "with the reason.",
             outside=True,
@@ -107,7 +109,7 @@ def appointment_routes(ws: Workspace) -> APIRouter:
                     )
                 except AppointmentError as exc:
                     s.rollback()
-                    raise _refusal(form, exc, forced is not None) from None
+                    raise _refusal(form, exc) from None
             except Refused as refused:
                 return sections(ws, s, me, patient, status_code=422, refused=refused,
                                 fields=fields)  # fmt: skip
@@ -139,7 +141,7 @@ def appointment_routes(ws: Workspace) -> APIRouter:
                     )
                 except AppointmentError as exc:
                     s.rollback()
-                    raise _refusal(form, exc, forced is not None) from None
+                    raise _refusal(form, exc) from None
             except Refused as refused:
                 return sections(ws, s, me, patient, status_code=422, refused=refused,
                                 fields=fields)  # fmt: skip

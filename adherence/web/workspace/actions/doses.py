@@ -69,8 +69,7 @@ def dose_routes(ws: Workspace) -> APIRouter:
                     )
                 except ConfirmError as exc:
                     s.rollback()
-                    field = "time" if "future" in str(exc) or "before" in str(exc) else "dose"
-                    raise Refused(FORM, field, _sentence(str(exc))) from None
+                    raise _refusal(str(exc)) from None
             except Refused as refused:
                 return sections(ws, s, me, patient, status_code=422, refused=refused,
                                 fields=fields)  # fmt: skip
@@ -81,9 +80,10 @@ def dose_routes(ws: Workspace) -> APIRouter:
     return router
 
 
-def _sentence(message: str) -> str:
-    if "future" in message:
-        return "Time: that is in the future; give when the dose was taken."
+def _refusal(message: str) -> Refused:
+    """``confirm``'s refusal on the field it is about: the time taken, or the dose."""
+    if "in the future" in message:
+        return Refused(FORM, "time", "Time: that is in the future; give when it was taken.")
     if "before the dose was due" in message:
-        return "Time: that is more than 3 days before the dose was due."
-    return f"Dose: {message}."
+        return Refused(FORM, "time", "Time: that is more than 3 days before the dose was due.")
+    return Refused(FORM, "dose", f"Dose: {message}.")

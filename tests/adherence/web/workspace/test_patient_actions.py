@@ -355,6 +355,9 @@ def test_a_dose_entry_is_refused_in_the_future_without_reason_or_off_the_list(
     assert 'value="phone"' not in future.text and "phone</textarea>" in future.text
     no_reason = post(c, path, csrf, dose=str(dose.id), status="skipped", reason=" ")
     assert no_reason.status_code == 422 and "Reason: say why" in no_reason.text
+    assert 'aria-invalid="true" aria-describedby="dose-reason-help dose-reason-error"' in (
+        no_reason.text
+    )
     with Session(site.engine) as s:
         foreign = s.exec(
             select(Dose).where(Dose.patient_id == patient_of(site.north, "N-1"))
