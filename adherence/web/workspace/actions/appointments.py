@@ -36,11 +36,14 @@ FIELDS = {"at": "date", "location": "location"}
 LABELS = {"at": "Date and time", "location": "Location"}
 
 
-def _refusal(form: str, exc: AppointmentError) -> Refused:
-    """The domain's error on the form's field. Outside the label's rules (only possible
-    without a reason: with one the slot is booked, the reason kept) offers forcing."""
+def _refusal(form: str, exc: AppointmentError, forcing: bool) -> Refused:
+    """The domain's error on the form's field. Outside the label's rules, the form offers
+    booking anyway; asked to and no reason given, the reason is the field named."""
     if isinstance(exc, OutsideWindow):
         text = "; ".join(exc.violations)
+        if forcing:
+            return Refused(form, "reason", f"Reason: say why it goes outside the label's "
+                           f"rules ({text}).", outside=True)  # fmt: skip
         return Refused(
             form,
             "date",
@@ -55,10 +58,11 @@ def _refusal(form: str, exc: AppointmentError) -> Refused:
 
 
 def _force(fields: dict[str, str], form: str) -> str | None:
-    """The reason to book outside the window, only when that was asked for (then required)."""
+    """The reason to book outside the label's rules, when that was asked for. A blank one
+    is passed on: a slot inside the rules needs none, one outside is refused for it."""
     if fields.get("force") != "1":
         return None
-    return reason_of(fields, form, required=True)
+    return reason_of(fields, form, required=False)
 
 
 def _location(fields: dict[str, str], form: str) -> str:
@@ -109,7 +113,7 @@ def appointment_routes(ws: Workspace) -> APIRouter:
                     )
                 except AppointmentError as exc:
                     s.rollback()
-                    raise _refusal(form, exc) from None
+                    raise _refusal(form, exc, forced is not None) from None
             except Refused as refused:
                 return sections(ws, s, me, patient, status_code=422, refused=refused,
                                 fields=fields)  # fmt: skip
@@ -141,7 +145,7 @@ def appointment_routes(ws: Workspace) -> APIRouter:
                     )
                 except AppointmentError as exc:
                     s.rollback()
-                    raise _refusal(form, exc) from None
+                    raise _refusal(form, exc, forced is not None) from None
             except Refused as refused:
                 return sections(ws, s, me, patient, status_code=422, refused=refused,
                                 fields=fields)  # fmt: skip

@@ -13,10 +13,13 @@ from typing import Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlmodel import Session, col, select
 
-from adherence.care.exports import CSV_HEADER, validate_resource
+from adherence.care.exports import CSV_HEADER, ExportError, export_stream, validate_resource
+from adherence.core.config import settings_from_mapping
 from adherence.storage.models import Appointment, AuditEvent, Dose, DoseChange, Patient
+from schedules import Catalog
 from tests.adherence.web.server import Client
 from tests.adherence.web.workspace.conftest import Site, Team, csrf_of
 
@@ -107,6 +110,17 @@ def test_booking_outside_the_window_needs_a_reason_which_is_kept(site: Site) -> 
         audits(site, "book")[0].details_json
         and '"forced": true' in audits(site, "book")[0].details_json
     )
+
+
+def test_after_a_refusal_a_day_inside_the_window_needs_no_reason(site: Site) -> None:
+    pid, plan = patient_of(site.north, "N-4"), plan_of(site.north, "N-4")
+    c, csrf = signed_in(site, site.north, pid)
+    assert book(c, csrf, pid, plan, "2026-04-06").status_code == 422
+    # The form answered again carries force=1; the coordinator picks a day in the window.
+    r = book(c, csrf, pid, plan, "2026-03-30", force="1", reason="")
+    assert r.status_code == 303
+    [a] = appointments(site)
+    assert a.forced_reason == "" and a.at == datetime(2026, 3, 30, 10, 0, tzinfo=NY)
 
 
 def test_booking_in_the_past_or_with_a_bad_date_names_the_field(site: Site) -> None:
@@ -280,6 +294,16 @@ def test_exports_download_this_patient_only_and_are_audited(site: Site) -> None:
     ]
     assert all(e.patient_id == pid for e in rows_)
     assert '"from": "2026-03-10"' in (rows_[1].details_json or "")
+
+
+def test_the_export_refuses_another_teams_patient(site: Site, catalog: Catalog) -> None:
+    with Session(site.engine) as s:
+        south = s.get(Patient, patient_of(site.south, "S-1"))
+        assert south is not None
+        with pytest.raises(ExportError, match="patient: not one of this care team"):
+            export_stream(s, team=site.north.team, patient=south, start=site.now.date(),
+                          end=site.now.date(), fmt="csv", catalog=catalog,
+                          settings=settings_from_mapping({}))  # fmt: skip
 
 
 def test_an_export_with_bad_dates_names_the_field(site: Site) -> None:
