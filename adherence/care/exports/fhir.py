@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import and_
+from sqlmodel import Session, col
 
 from adherence.care.exports.read import DoseOut, PatientData, by_id
 from adherence.dosing.plans import plan_times, regimen_for
@@ -193,8 +194,12 @@ def write_fhir(
     patients: Iterator[PatientData],
     catalog: Catalog,
     validate: bool,
+    patient_id: int | None = None,
 ) -> Iterator[bytes]:
-    bundle_id = uuid.uuid5(_NS, f"export:{team.id}:{start}:{end}")
+    scope = f"export:{team.id}:{start}:{end}"
+    if patient_id is not None:  # one patient's export is a bundle of its own
+        scope += f":patient:{patient_id}"
+    bundle_id = uuid.uuid5(_NS, scope)
     yield (
         '{"resourceType": "Bundle", "id": "' + str(bundle_id) + '", "type": "collection", '
         '"entry": ['
@@ -230,7 +235,10 @@ def write_fhir(
             chunk.append(entry(_urn("fill", fill.id), res))
         yield b"".join(chunk)
     # Flags last, in batches: an old team's flags table may be large (resolved ones are kept).
-    for flags in by_id(session, Flag, Flag.team_id == team.id):
+    whose: Any = col(Flag.team_id) == team.id
+    if patient_id is not None:
+        whose = and_(whose, col(Flag.patient_id) == patient_id)
+    for flags in by_id(session, Flag, whose):
         yield b"".join(
             entry(_urn("flag", f.id), _flag(f, _urn("patient", f.patient_id))) for f in flags
         )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import String, func, type_coerce
+from sqlalchemy import String, and_, func, type_coerce
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -136,9 +136,11 @@ def read_patients(
     end: date,
     catalog: Catalog,
     settings: Settings,
+    patient_id: int | None = None,
 ) -> Iterator[PatientData]:
+    """The team's patients (or only ``patient_id``, one of them) with their export data."""
     lookahead = end + timedelta(days=LOOKAHEAD_DAYS)
-    for batch in by_id(session, Patient, Patient.team_id == team.id):
+    for batch in by_id(session, Patient, _whose(team, patient_id)):
         ids = [p.id for p in batch]
         plans: dict[int, list[Plan]] = {}
         for plan in session.exec(
@@ -221,9 +223,15 @@ def read_patients(
             yield PatientData(patient=patient, plans=own, doses=out, measures=pm, fills=own_fills)
 
 
-def count_patients(session: Session, team: CareTeam) -> int:
+def _whose(team: CareTeam, patient_id: int | None) -> Any:
+    if patient_id is None:
+        return Patient.team_id == team.id
+    return and_(col(Patient.team_id) == team.id, col(Patient.id) == patient_id)
+
+
+def count_patients(session: Session, team: CareTeam, patient_id: int | None = None) -> int:
     return int(
         session.exec(
-            select(func.count()).select_from(Patient).where(Patient.team_id == team.id)
+            select(func.count()).select_from(Patient).where(_whose(team, patient_id))
         ).one()
     )
