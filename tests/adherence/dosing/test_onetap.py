@@ -5,9 +5,11 @@ overwriting an answer given by text."""
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import date, timedelta
 
+import pytest
 from sqlmodel import Session, col, select
 
 from adherence.core.config import settings_from_mapping
@@ -209,3 +211,20 @@ def test_the_page_words_are_discreet_unless_the_patient_opted_in_and_in_their_la
     assert words["recorded_taken"] == "Registrado: tomada a las 08:05. Gracias."
     discreet = texts.page_texts(texts.DoseText(team="T", what="Aubagio 14 mg"))
     assert discreet["heading"] == "T: your medication"
+
+
+def test_no_log_line_carries_a_token_even_at_debug(
+    session: Session, catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _reminded(session, catalog, _policy(confirm_links=True))
+    token = _token(outbox(session, purpose="reminder")[0].body)
+    linked = onetap.look_up(session, token, now=at(2026, 3, 2, 8, 5), catalog=catalog)
+    assert isinstance(linked, onetap.Linked)
+    onetap.confirm_through(
+        session, linked, "taken", now=at(2026, 3, 2, 8, 5), catalog=catalog, horizon_days=2
+    )
+
+    assert any("one-tap answer" in r.getMessage() for r in caplog.records)
+    assert all(token not in r.getMessage() for r in caplog.records)
+    assert all(hash_token(token) not in r.getMessage() for r in caplog.records)
