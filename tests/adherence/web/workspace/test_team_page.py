@@ -15,6 +15,7 @@ import pytest
 from sqlmodel import Session
 
 from adherence.dosing.materialize import materialize
+from adherence.storage.models import Patient
 from adherence.storage.workspace import CallResult
 from adherence.web.workspace import svg
 from schedules import Catalog
@@ -199,3 +200,23 @@ def test_coordinator_opens_team_and_reads_the_histogram_and_tables(
                     full_page=True)  # fmt: skip
     page.set_viewport_size({"width": 375, "height": 800})
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_pdc_distribution_is_kept_five_minutes_then_measured_again(team_site: Site) -> None:
+    site = team_site
+    c = site.signed_in(site.north)
+    first = sum(v for v, _ in _bars(_chart(c.get("/workspace/team").text, "pdc-chart")))
+    with Session(site.engine) as s:
+        patient = s.get(Patient, site.north.patients[0].patient.id)
+        assert patient is not None
+        patient.active = False  # removed: no longer in the distribution
+        s.add(patient)
+        s.commit()
+
+    kept = c.get("/workspace/team").text
+    site.set_now(site.now + timedelta(minutes=5))
+    fresh = c.get("/workspace/team").text
+
+    assert first == 3
+    assert sum(v for v, _ in _bars(_chart(kept, "pdc-chart"))) == 3
+    assert sum(v for v, _ in _bars(_chart(fresh, "pdc-chart"))) == 2
