@@ -65,13 +65,16 @@ def onetap_routes(app: App, *, clock: Callable[[], datetime]) -> APIRouter:
         response.headers.update(HEADERS)
         return response
 
-    def shown(linked: onetap.Linked, state: str, token: str, taken_at: datetime | None) -> Response:
+    def shown(
+        linked: onetap.Linked, state: str, token: str, taken_at: datetime | None, status: int = 200
+    ) -> Response:
         zone = ZoneInfo(linked.patient.tz)
         taken = "" if taken_at is None else taken_at.astimezone(zone).strftime("%H:%M")
         words = texts.page_texts(linked.info, taken_time=taken)
         response = page(
-            "onetap.html", title=words["title"], language=texts.language_of(linked.info.language),
-            gone={}, words=words, state=state, token=token, key=onetap.form_key(token),
+            "onetap.html", status_code=status, title=words["title"],
+            language=texts.language_of(linked.info.language), gone={}, words=words,
+            state=state, token=token, key=onetap.form_key(token),
         )  # fmt: skip
         response.headers.update(HEADERS)
         return response
@@ -137,7 +140,7 @@ def onetap_routes(app: App, *, clock: Callable[[], datetime]) -> APIRouter:
                 )  # fmt: skip
             except ConfirmError:
                 log.info("one-tap answer refused link=%s", found.link.id)
-                return shown(found, "failed", token, None)
+                return shown(found, "failed", token, None, 409)
         if not outcome.applied:
             return shown(found, f"already_{outcome.status}", token, outcome.taken_at)
         return shown(found, f"recorded_{outcome.status}", token, outcome.taken_at)

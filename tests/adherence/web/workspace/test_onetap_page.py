@@ -202,3 +202,20 @@ def test_patient_opens_the_link_in_a_browser_and_taps_taken(site: Site, page: An
     # Back and reload: the spent link now opens the plain page.
     page.goto(f"{site.base}/c/{link.token}")
     page.get_by_role("heading", name=GONE).wait_for()
+
+
+def test_a_dose_cancelled_while_the_page_was_open_is_not_recorded(site: Site) -> None:
+    link = _link(site)
+    c = site.client()
+    key = _key(c.get(f"/c/{link.token}").text)
+    with Session(site.engine) as s:
+        dose = s.get(Dose, link.dose_id)
+        assert dose is not None
+        dose.status = "cancelled"  # the plan changed meanwhile
+        s.add(dose)
+        s.commit()
+
+    r = c.post(f"/c/{link.token}", data={"key": key, "answer": "taken"})
+
+    assert r.status_code == 410 and GONE in r.text
+    assert _dose(site, link.dose_id).status == "cancelled"
