@@ -33,12 +33,16 @@ class TickResult:
 
 
 def dispatch_policy(settings: Settings) -> DispatchPolicy:
-    """The dispatcher's rules from ``[engine]``: the daemon and the simulation use the same."""
+    """The dispatcher's rules from ``[engine]`` (and the one-tap link from ``[sms]`` and
+    ``[http]``): the daemon and the simulation use the same."""
     eng = settings.engine
     return DispatchPolicy(
         nudges=eng.nudges,
         nudge_every=timedelta(minutes=eng.nudge_every_minutes),
         horizon_days=eng.horizon_days,
+        confirm_links=settings.sms.confirm_links,
+        public_base_url=settings.http.public_base_url,
+        max_length=settings.sms.max_length,
     )
 
 

@@ -47,6 +47,11 @@ def _lang(language: str) -> str:
     return language if language in LANGUAGES else "en"
 
 
+def language_of(language: str) -> str:
+    """The language texts are written in for a patient who asked for ``language``."""
+    return _lang(language)
+
+
 def _what(t: DoseText) -> str:
     if t.discreet or not t.what:
         return _DISCREET_WHAT[_lang(t.language)].get(t.kind, "medication")
@@ -61,6 +66,111 @@ def reminder(t: DoseText) -> str:
 
 def nudge(t: DoseText) -> str:
     return _NUDGE[_lang(t.language)].format(team=t.team, what=_what(t), time=t.local_time)
+
+
+# --- the one-tap link: the reminder that carries it, and the page it opens ------------------
+
+# Longest first: the first that fits the length limit with the link in it is sent.
+_REMINDER_LINK = {
+    "en": (
+        "{team}: time for your {what} ({time}). Tap {link} or reply T (taken), S (skip), Z (snooze).",
+        "{team}: time for your {what} ({time}). Tap {link} or reply T, S or Z.",
+        "{team}: your {what} ({time}): {link} or reply T/S/Z.",
+    ),
+    "es": (
+        "{team}: hora de su {what} ({time}). Toque {link} o responda T (tomada), S (omitir), Z (posponer).",
+        "{team}: hora de su {what} ({time}). Toque {link} o responda T, S o Z.",
+        "{team}: su {what} ({time}): {link} o responda T/S/Z.",
+    ),
+}
+_NUDGE_LINK = {
+    "en": (
+        "{team}: still waiting to hear about your {time} {what}. Tap {link} or reply T if taken, S to skip.",
+        "{team}: your {time} {what}? Tap {link} or reply T or S.",
+    ),
+    "es": (
+        "{team}: aún esperamos su respuesta sobre su {what} de las {time}. Toque {link} o responda T o S.",
+        "{team}: ¿su {what} de las {time}? Toque {link} o responda T o S.",
+    ),
+}
+
+
+def with_link(t: DoseText, link: str, *, nudge: bool, max_length: int) -> str | None:
+    """The reminder (or nudge) for a home dose with its one-tap ``link``: the longest
+    wording that fits ``max_length`` characters, or None when none does (the text then
+    goes without a link: replying T or S always works)."""
+    lang = _lang(t.language)
+    for template in (_NUDGE_LINK if nudge else _REMINDER_LINK)[lang]:
+        text = template.format(team=t.team, what=_what(t), time=t.local_time, link=link)
+        if len(text) <= max_length:
+            return text
+    return None
+
+
+_PAGE = {
+    "en": {
+        "title": "Your {what}",
+        "heading": "{team}: your {what}",
+        "due": "Due {date} at {time}.",
+        "question": "Did you take it?",
+        "taken": "Taken",
+        "skip": "Skip",
+        "recorded_taken": "Recorded: taken at {taken}. Thank you.",
+        "recorded_skipped": "Recorded: skipped.",
+        "already_taken": "This dose was already recorded as taken. Nothing was changed.",
+        "already_skipped": "This dose was already recorded as skipped. Nothing was changed.",
+        "failed": "This could not be recorded. Please reply to the text message instead.",
+    },
+    "es": {
+        "title": "Su {what}",
+        "heading": "{team}: su {what}",
+        "due": "Para el {date} a las {time}.",
+        "question": "¿La tomó?",
+        "taken": "Tomada",
+        "skip": "Omitir",
+        "recorded_taken": "Registrado: tomada a las {taken}. Gracias.",
+        "recorded_skipped": "Registrado: omitida.",
+        "already_taken": "Esta dosis ya estaba registrada como tomada. No se cambió nada.",
+        "already_skipped": "Esta dosis ya estaba registrada como omitida. No se cambió nada.",
+        "failed": "No se pudo registrar. Por favor, responda al mensaje de texto.",
+    },
+}
+# A link that has expired, was used or was never ours: nothing is known of whose it was, so
+# the page says it in every language, with no dose information.
+LINK_GONE = {
+    "en": (
+        "This link is no longer valid",
+        "It has expired or was already used. Please reply to the text message instead.",
+    ),
+    "es": (
+        "Este enlace ya no es válido",
+        "Caducó o ya se usó. Por favor, responda al mensaje de texto.",
+    ),
+}
+
+LINK_REFUSED = {
+    "en": (
+        "Nothing was recorded",
+        "Please open the link in your text message again, or reply to the text message.",
+    ),
+    "es": (
+        "No se registró nada",
+        "Abra de nuevo el enlace de su mensaje de texto, o responda al mensaje.",
+    ),
+}
+
+
+def page_texts(t: DoseText, *, taken_time: str = "") -> dict[str, str]:
+    """The one-tap page's words for ``t``'s dose in the patient's language, discreet like
+    the texts (no drug name unless the patient opted in)."""
+    lang = _lang(t.language)
+    what = _what(t)
+    return {
+        key: value.format(
+            team=t.team, what=what, date=t.local_date, time=t.local_time, taken=taken_time
+        )
+        for key, value in _PAGE[lang].items()
+    }
 
 
 # --- answers to a patient's reply ----------------------------------------------------------

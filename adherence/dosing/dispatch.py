@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from adherence.dosing import onetap
 from adherence.dosing.materialize import materialize
 from adherence.dosing.plans import regimen_for
 from adherence.dosing.rules import DOSE_MISSED, after_missed, record
@@ -37,6 +38,11 @@ class DispatchPolicy:
     nudge_every: timedelta = timedelta(minutes=60)
     # How far ahead a plan is rematerialised at once when a rule moved its schedule.
     horizon_days: int = 35
+    # A one-tap Taken/Skip link in home-dose reminders and nudges (``[sms] confirm_links``),
+    # at ``public_base_url``; a text with its link must fit ``max_length`` characters.
+    confirm_links: bool = False
+    public_base_url: str = ""
+    max_length: int = 160
 
 
 @dataclass
@@ -65,16 +71,36 @@ def in_quiet_hours(patient: Patient, when: datetime) -> datetime | None:
 
 
 def dose_text(dose: Dose, patient: Patient, team: CareTeam, brand: str, purpose: str) -> str:
-    info = texts.DoseText(
-        team=team.name,
-        language=patient.language,
-        discreet=patient.discreet,
-        what=f"{brand} {dose.amount:g} {dose.unit}" if dose.kind != "monitoring" else dose.label,
-        kind=dose.kind,
-        local_time=dose.local_time,
-        local_date=dose.local_date.strftime("%a %d %b"),
-    )
+    info = onetap.dose_info(dose, patient, team, brand)
     return texts.nudge(info) if purpose == "nudge" else texts.reminder(info)
+
+
+def _linked_text(
+    session: Session,
+    dose: Dose,
+    patient: Patient,
+    team: CareTeam,
+    brand: str,
+    purpose: str,
+    now: datetime,
+    policy: DispatchPolicy,
+) -> str | None:
+    """The text with a new one-tap link for a home dose (its link stored hashed), or None
+    when links are off, the dose is not a home dose, or no wording fits with the link."""
+    if not policy.confirm_links or dose.kind != "dose" or not policy.public_base_url:
+        return None
+    token = onetap.new_link_token()
+    body = texts.with_link(
+        onetap.dose_info(dose, patient, team, brand),
+        onetap.link_url(policy.public_base_url, token),
+        nudge=purpose == "nudge",
+        max_length=policy.max_length,
+    )
+    if body is None:
+        log.info("reminder without its link (too long) dose=%s", dose.id)
+        return None
+    onetap.store(session, token=token, dose=dose, now=now)
+    return body
 
 
 def next_due(session: Session) -> datetime | None:
@@ -234,7 +260,17 @@ def _act(
         if dose.kind != "dose" and now < dose.due_at:
             # Appointment or monitoring: the day-before reminder; then wait for the clinic.
             if can_text:
-                _send(session, dose, patient, team, brand, "reminder", now, valid=dose.due_at)
+                _send(
+                    session,
+                    dose,
+                    patient,
+                    team,
+                    brand,
+                    "reminder",
+                    now,
+                    valid=dose.due_at,
+                    policy=policy,
+                )
                 result.reminders += 1
             dose.next_action_at = closes
             return
@@ -242,7 +278,7 @@ def _act(
             dose.next_action_at = closes
             return
         if can_text:
-            _send(session, dose, patient, team, brand, "reminder", now, valid=closes)
+            _send(session, dose, patient, team, brand, "reminder", now, valid=closes, policy=policy)
             result.reminders += 1
         dose.status = "reminded"
         dose.next_action_at = _next_nudge(dose, patient, now, policy)
@@ -259,6 +295,7 @@ def _act(
                 "snooze",
                 now,
                 valid=closes,
+                policy=policy,
                 n=int(dose.snoozed_until.timestamp()),
             )
             result.reminders += 1
@@ -272,7 +309,16 @@ def _act(
             return
         if can_text:
             _send(
-                session, dose, patient, team, brand, "nudge", now, valid=closes, n=dose.nudges_sent
+                session,
+                dose,
+                patient,
+                team,
+                brand,
+                "nudge",
+                now,
+                valid=closes,
+                policy=policy,
+                n=dose.nudges_sent,
             )
             result.nudges += 1
         dose.nudges_sent += 1
@@ -295,13 +341,15 @@ def _send(
     now: datetime,
     *,
     valid: datetime,
+    policy: DispatchPolicy,
     n: int = 0,
 ) -> None:
+    body = _linked_text(session, dose, patient, team, brand, purpose, now, policy)
     enqueue(
         session,
         key=f"dose:{dose.id}:{purpose}:{n}",
         to=patient.phone,
-        body=dose_text(dose, patient, team, brand, purpose),
+        body=body or dose_text(dose, patient, team, brand, purpose),
         purpose=purpose,
         now=now,
         valid_until=valid,

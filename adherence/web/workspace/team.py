@@ -1,25 +1,108 @@
 """``/workspace/team``: the team's measures.
 
 (No ``from __future__ import annotations``: FastAPI reads the annotations at runtime.)
+
+Five figures for the viewer's own team (``adherence.care.outcomes`` defines each): the PDC
+distribution over the last ``[care] pdc_days`` days with the ``pdc_threshold`` line, flags
+opened and resolved per week, clinic doses due in the next 30 days with their booking, the
+share of flagged patients contacted, and back on track within 15 days of contact. Charts
+are inline SVG (``svg``), each with the same numbers as a table. One audit row per view.
+
+The PDC distribution measures every patient of the team (about 6 s for 10,000 patients on
+SQLite, where the other four figures take under 0.1 s together), so it is kept per team for
+``PDC_CACHE_SECONDS`` and the page says when it was computed; the rest is read every view.
 """
 
+from datetime import date, datetime, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
+from sqlmodel import Session
 
+from adherence.care import outcomes
+from adherence.web.workspace import svg
 from adherence.web.workspace.auth import Viewer, Workspace
 from adherence.web.workspace.render import page
+
+PDC_CACHE_SECONDS = 300
+CACHE_ENTRIES = 1000
 
 
 def team_routes(ws: Workspace) -> APIRouter:
     router = APIRouter()
     Me = Annotated[Viewer, Depends(ws.viewer)]
+    computed: dict[tuple[int, date], tuple[datetime, outcomes.PdcDistribution]] = {}
+
+    def distribution(
+        s: Session, me: Viewer, now: datetime
+    ) -> tuple[datetime, outcomes.PdcDistribution]:
+        key = (me.team_id, now.astimezone(ZoneInfo(me.team.tz)).date())
+        hit = computed.get(key)
+        if hit is not None and timedelta(0) <= now - hit[0] < timedelta(seconds=PDC_CACHE_SECONDS):
+            return hit
+        dist = outcomes.pdc_distribution(
+            s, me.team, now=now, catalog=ws.app.catalog, settings=ws.settings
+        )
+        if len(computed) >= CACHE_ENTRIES:
+            computed.clear()
+        computed[key] = (now, dist)
+        return now, dist
 
     @router.get("/team", summary="The team's measures")
     def team(me: Me) -> Response:
+        now = ws.clock()
         with ws.session() as s:
+            pdc_at, dist = distribution(s, me, now)
+            weeks = outcomes.flags_per_week(s, me.team, now=now)
+            due = outcomes.clinic_doses_due(s, me.team, now=now)
+            contacted = outcomes.flagged_contacted(s, me.team, now=now)
+            back = outcomes.back_on_track(s, me.team, now=now)
             ws.audit(s, me, "read", "workspace:team")
-        return page("team.html", viewer=me, csrf=me.csrf, nav="team", title="Team")
+        threshold = round(100 * dist.threshold)
+        pdc_chart = svg.histogram(
+            "pdc-chart",
+            title=f"PDC of {dist.measured} patients, {dist.start:%d %b} to {dist.end:%d %b}",
+            desc=", ".join(f"{b.label}: {b.patients}" for b in dist.bins)
+            + f". {dist.at_or_above} of {dist.measured} at or above {threshold}%.",
+            labels=[b.label for b in dist.bins],
+            values=[b.patients for b in dist.bins],
+            line_at=dist.threshold,
+            line_label=f"{threshold}% threshold",
+            unit="patients",
+        )
+        week_labels = [f"{w.monday:%d %b}" for w in weeks]
+        flags_chart = svg.grouped_bars(
+            "flags-chart",
+            title=f"Flags opened and resolved per week, last {len(weeks)} weeks",
+            desc="; ".join(
+                f"week of {label}: {w.opened} opened, {w.resolved} resolved"
+                for label, w in zip(week_labels, weeks, strict=True)
+            ),
+            labels=week_labels,
+            series=[
+                svg.Series("opened", [w.opened for w in weeks]),
+                svg.Series("resolved", [w.resolved for w in weeks]),
+            ],
+        )
+        return page(
+            "team.html",
+            viewer=me,
+            csrf=me.csrf,
+            nav="team",
+            title="Team",
+            dist=dist,
+            pdc_at=pdc_at,
+            threshold=threshold,
+            pdc_chart=pdc_chart,
+            weeks=list(zip(week_labels, weeks, strict=True)),
+            flags_chart=flags_chart,
+            due=due,
+            due_days=outcomes.DUE_DAYS,
+            contacted=contacted,
+            back=back,
+            tz=me.team.tz,
+        )
 
     return router
