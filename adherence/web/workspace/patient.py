@@ -13,7 +13,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 
 from adherence.care.chart.calendar import LEGEND, PRECEDENCE, DayStatus, parse_month
 from adherence.care.chart.timeline import read_chart
@@ -74,42 +74,42 @@ def patient_routes(ws: Workspace) -> APIRouter:
     ) -> Response:
         if not patient_id.isdigit() or not 1 <= int(patient_id) <= MAX_ID:
             raise PageNotFound("patient")
-        now = ws.clock()
-        with ws.session() as s:
-            patient = ws.own_patient(s, me, int(patient_id))
-            today = now.astimezone(ZoneInfo(patient.tz)).date()
-            shown = parse_month(month, today)
-            error = "" if shown is not None else "month: use YYYY-MM, e.g. 2026-03"
-            chart = read_chart(
-                s,
-                patient,
-                now=now,
-                month=shown,
-                catalog=ws.app.catalog,
-                settings=ws.settings,
-            )
-            actions = actions_context(ws, s, me, patient)
-            ws.audit(
-                s, me, "read", f"patient:{patient.id}", patient_id=patient.id,
-                month=chart.month.first.strftime("%Y-%m"),
-            )  # fmt: skip
-        return page(
-            "patient.html",
-            viewer=me,
-            csrf=me.csrf,
-            nav="patients",
-            title=patient.name,
-            patient=patient,
-            chart=chart,
-            error=error,
-            now=now,
-            legend=[(s, LEGEND[s]) for s in (*PRECEDENCE, DayStatus.NOTHING_DUE)],
-            texting=TEXTING,
-            confirmed_via=CONFIRMED_VIA,
-            call_outcomes=CALL_OUTCOMES,
-            dose_status=DOSE_STATUS,
-            flag_titles=FLAG_TITLES,
-            **actions,
-        )
+        return patient_view(ws, me, int(patient_id), month)
 
     return router
+
+
+def patient_view(ws: Workspace, me: Viewer, patient_id: int, month: str = "") -> HTMLResponse:
+    """The page of the viewer's own ``patient_id`` (bench/patient_page.py times this)."""
+    now = ws.clock()
+    with ws.session() as s:
+        patient = ws.own_patient(s, me, patient_id)
+        today = now.astimezone(ZoneInfo(patient.tz)).date()
+        shown = parse_month(month, today)
+        error = "" if shown is not None else "month: use YYYY-MM, e.g. 2026-03"
+        chart = read_chart(
+            s, patient, now=now, month=shown, catalog=ws.app.catalog, settings=ws.settings
+        )
+        actions = actions_context(ws, s, me, patient)
+        ws.audit(
+            s, me, "read", f"patient:{patient.id}", patient_id=patient.id,
+            month=chart.month.first.strftime("%Y-%m"),
+        )  # fmt: skip
+    return page(
+        "patient.html",
+        viewer=me,
+        csrf=me.csrf,
+        nav="patients",
+        title=patient.name,
+        patient=patient,
+        chart=chart,
+        error=error,
+        now=now,
+        legend=[(s, LEGEND[s]) for s in (*PRECEDENCE, DayStatus.NOTHING_DUE)],
+        texting=TEXTING,
+        confirmed_via=CONFIRMED_VIA,
+        call_outcomes=CALL_OUTCOMES,
+        dose_status=DOSE_STATUS,
+        flag_titles=FLAG_TITLES,
+        **actions,
+    )

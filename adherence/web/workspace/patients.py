@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from adherence.care.chart.search import (
     BANDS,
     Filters,
+    PdcCache,
     flag_choices,
     search_patients,
     therapy_choices,
@@ -31,6 +32,7 @@ def patients_routes(ws: Workspace) -> APIRouter:
     router = APIRouter()
     Me = Annotated[Viewer, Depends(ws.viewer)]
     Text = Annotated[str, Query(max_length=200)]
+    pdc_cache = PdcCache()  # this app's: PDC re-measured only for patients whose doses changed
 
     @router.get("/patients", summary="The team's patients")
     def patients(
@@ -57,7 +59,13 @@ def patients_routes(ws: Workspace) -> APIRouter:
                 therapy = ""
             f = Filters(q=q.strip(), therapy=therapy, flag=flag, band=band, page=number)
             result = search_patients(
-                s, me.team, f, now=ws.clock(), catalog=ws.app.catalog, settings=ws.settings
+                s,
+                me.team,
+                f,
+                now=ws.clock(),
+                catalog=ws.app.catalog,
+                settings=ws.settings,
+                cache=pdc_cache,
             )
             ws.audit(
                 s, me, "read", "workspace:patients", count=len(result.rows), total=result.total
