@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
-from adherence.care.chart.calendar import LEGEND, PRECEDENCE, DayStatus, parse_month
+from adherence.care.chart.calendar import LEGEND, PRECEDENCE, parse_month
 from adherence.care.chart.timeline import read_chart
 from adherence.storage.public import FLAG_TITLES
 from adherence.web.workspace.auth import Viewer, Workspace
@@ -105,7 +105,8 @@ def patient_view(ws: Workspace, me: Viewer, patient_id: int, month: str = "") ->
         chart=chart,
         error=error,
         now=now,
-        legend=[(s, LEGEND[s]) for s in (*PRECEDENCE, DayStatus.NOTHING_DUE)],
+        legend=list(LEGEND.items()),
+        precedence=[LEGEND[s][2] for s in PRECEDENCE],
         texting=TEXTING,
         confirmed_via=CONFIRMED_VIA,
         call_outcomes=CALL_OUTCOMES,
