@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from adherence.care.chart.calendar import LEGEND, PRECEDENCE, parse_month
 from adherence.care.chart.timeline import read_chart
 from adherence.storage.public import FLAG_TITLES
+from adherence.web.workspace import patient_actions
 from adherence.web.workspace.auth import Viewer, Workspace
 from adherence.web.workspace.errors import PageNotFound
 from adherence.web.workspace.patient_actions import actions_context
@@ -25,6 +26,13 @@ from adherence.web.workspace.render import page
 
 # Out-of-range ids are the same 404 page as unknown ones (not FastAPI's JSON 422).
 MAX_ID = 2**31 - 1
+
+# ?notice= codes (the flag forms' redirects and the action sections'): never patient data.
+NOTICES: dict[str, str] = {
+    "flag-acknowledged": "Flag acknowledged.",
+    "flag-resolved": "Flag resolved.",
+    **getattr(patient_actions, "ACTION_NOTICES", {}),
+}
 
 TEXTING = {
     "active": "active",
@@ -71,15 +79,18 @@ def patient_routes(ws: Workspace) -> APIRouter:
         me: Me,
         patient_id: Annotated[str, Path()],
         month: Annotated[str, Query(max_length=20)] = "",
+        notice: Annotated[str, Query(max_length=40)] = "",
     ) -> Response:
         if not patient_id.isdigit() or not 1 <= int(patient_id) <= MAX_ID:
             raise PageNotFound("patient")
-        return patient_view(ws, me, int(patient_id), month)
+        return patient_view(ws, me, int(patient_id), month, notice=NOTICES.get(notice, ""))
 
     return router
 
 
-def patient_view(ws: Workspace, me: Viewer, patient_id: int, month: str = "") -> HTMLResponse:
+def patient_view(
+    ws: Workspace, me: Viewer, patient_id: int, month: str = "", *, notice: str = ""
+) -> HTMLResponse:
     """The page of the viewer's own ``patient_id`` (bench/patient_page.py times this)."""
     now = ws.clock()
     with ws.session() as s:
@@ -101,6 +112,7 @@ def patient_view(ws: Workspace, me: Viewer, patient_id: int, month: str = "") ->
         csrf=me.csrf,
         nav="patients",
         title=patient.name,
+        notice=notice,
         patient=patient,
         chart=chart,
         error=error,

@@ -163,3 +163,9 @@ def test_patient_page_has_no_horizontal_scroll_at_phone_width(page: Any, site: S
     assert page.get_by_role("heading", name="Adherence calendar").is_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, f"page is {width}px wide"
+
+
+def test_a_notice_code_after_a_redirect_is_shown_as_its_sentence_only(site: Site) -> None:
+    c = site.signed_in(site.north)
+    assert "Flag resolved." in c.get(url(site, notice="flag-resolved")).text
+    assert 'class="notice"' not in c.get(url(site, notice="<b>x</b>")).text
