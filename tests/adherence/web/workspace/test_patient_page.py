@@ -169,3 +169,15 @@ def test_a_notice_code_after_a_redirect_is_shown_as_its_sentence_only(site: Site
     c = site.signed_in(site.north)
     assert "Flag resolved." in c.get(url(site, notice="flag-resolved")).text
     assert 'class="notice"' not in c.get(url(site, notice="<b>x</b>")).text
+
+
+def test_every_seeded_patient_page_opens_infusions_and_flares_included(site: Site) -> None:
+    c = site.signed_in(site.north)
+    for n, e in enumerate(site.north.patients):
+        r = c.get(url(site, n))
+        assert r.status_code == 200, (n, r.text[:300])
+        assert f"<h1>{e.patient.name}" in r.text
+    flare = c.get(url(site, 2)).text
+    assert "! urgent" in flare and "patient reported a flare" in flare
+    infusion = c.get(url(site, 3)).text
+    assert "No home supply to track" in infusion  # infusions are given at the clinic
