@@ -8,6 +8,7 @@ import re
 from datetime import date, timedelta
 from typing import Any
 
+from sqlalchemy import event
 from sqlmodel import Session, select
 
 from adherence.core.config import SupplySettings
@@ -181,3 +182,33 @@ def test_every_seeded_patient_page_opens_infusions_and_flares_included(site: Sit
     assert "! urgent" in flare and "patient reported a flare" in flare
     infusion = c.get(url(site, 3)).text
     assert "No home supply to track" in infusion  # infusions are given at the clinic
+
+
+def test_the_page_reads_a_fixed_number_of_statements_whatever_the_history(site: Site) -> None:
+    c = site.signed_in(site.north)
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(site.engine, "before_cursor_execute", count)
+    try:
+        c.get(url(site, 0))
+        short = len(seen)
+        e = site.north.patients[0]
+        with Session(site.engine) as s:
+            for i in range(40):
+                s.add(
+                    InboundMessage(
+                        provider_sid=f"SM-many-{i}", patient_id=e.patient.id,
+                        from_number=e.patient.phone, body="ok", intent="taken",
+                        received_at=site.now - timedelta(hours=i),
+                    )
+                )  # fmt: skip
+            s.commit()
+        seen.clear()
+        c.get(url(site, 0))
+        c.get(url(site, 0, month="2026-02"))
+    finally:
+        event.remove(site.engine, "before_cursor_execute", count)
+    assert len(seen) == 2 * short and short < 25
