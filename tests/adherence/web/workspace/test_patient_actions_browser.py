@@ -44,7 +44,7 @@ def test_browser_book_an_infusion_outside_the_window_with_a_reason(page: Any, si
     )
     page.get_by_role("button", name="Book outside the window").click()
     assert "Appointment booked" in page.get_by_role("status").first.inner_text()
-    row = page.get_by_role("row", name="ocrelizumab")
+    row = page.get_by_role("region", name="Appointments").get_by_role("row", name="ocrelizumab")
     assert "Mon 06 Apr 2026 10:30" in row.inner_text()
     assert "Outside window" in row.inner_text()
     with Session(site.engine) as s:
@@ -63,7 +63,12 @@ def test_browser_move_an_appointment(page: Any, site: Site) -> None:
     page.get_by_label("New time").fill("13:45")
     page.get_by_role("button", name="Move appointment").click()
     assert "Appointment moved" in page.get_by_role("status").first.inner_text()
-    assert "Fri 27 Mar 2026 13:45" in page.get_by_role("row", name="ocrelizumab").inner_text()
+    assert (
+        "Fri 27 Mar 2026 13:45"
+        in page.get_by_role("region", name="Appointments")
+        .get_by_role("row", name="ocrelizumab")
+        .inner_text()
+    )
 
 
 def test_browser_download_a_csv(page: Any, site: Site, tmp_path: Any) -> None:
