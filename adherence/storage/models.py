@@ -336,9 +336,14 @@ class OutboxMessage(SQLModel, table=True):
 
 class InboundMessage(SQLModel, table=True):
     __tablename__ = "inbound"
+    __table_args__ = (
+        # A patient's texts by time: the call list's "last answer" (max per patient) is read
+        # from the index alone; lookups by patient_id use its leading column.
+        Index("ix_inbound_patient_received", "patient_id", "received_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     provider_sid: str = Field(max_length=64, unique=True)
-    patient_id: int | None = Field(default=None, foreign_key="patient.id", index=True)
+    patient_id: int | None = Field(default=None, foreign_key="patient.id")
     from_number: str = Field(max_length=32)
     body: str = Field(sa_type=Text)
     intent: str = Field(default="", max_length=16)

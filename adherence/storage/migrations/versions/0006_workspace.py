@@ -8,7 +8,9 @@ Create Date: 2026-12-03
 * ``call_result``: a call to a patient from the call list and its result, with who and when,
   and when the patient comes back on the list;
 * ``confirm_link``: the one-tap link of a reminder text (per dose, token stored hashed,
-  expiring when the dose's late window closes).
+  expiring when the dose's late window closes);
+* ``ix_inbound_patient_received`` (patient_id, received_at) replaces ``ix_inbound_patient_id``:
+  the call list reads each patient's last answer from the index alone.
 """
 
 from __future__ import annotations
@@ -76,9 +78,17 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash"),
     )
     op.create_index(op.f("ix_confirm_link_dose_id"), "confirm_link", ["dose_id"], unique=False)
+    with op.batch_alter_table("inbound", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_inbound_patient_received", ["patient_id", "received_at"], unique=False
+        )
+        batch_op.drop_index("ix_inbound_patient_id")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("inbound", schema=None) as batch_op:
+        batch_op.create_index("ix_inbound_patient_id", ["patient_id"], unique=False)
+        batch_op.drop_index("ix_inbound_patient_received")
     op.drop_index(op.f("ix_confirm_link_dose_id"), table_name="confirm_link")
     op.drop_table("confirm_link")
     op.drop_index(op.f("ix_call_result_at"), table_name="call_result")
