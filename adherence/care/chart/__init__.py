@@ -1,3 +1,4 @@
 """A patient's chart as data for the workspace: the adherence calendar (``calendar``), what
 the patient page reads of one patient in a few queries (``timeline``), the team's patient
-search and filters (``search``) and the PDC it shows and filters by (``pdc``)."""
+search and filters (``search``), with the PDC it shows and filters by read from
+``adherence.care.measures.latest``."""

@@ -4,7 +4,7 @@ flag and PDC band.
 PDC is measured over the last ``[care] pdc_days`` days (the low-PDC flag's period) with the
 measures package, and only when the page needs it: for the page's own rows (at most
 ``PER_PAGE`` patients, two queries), or, when the list is filtered by band, for every
-patient the other filters keep (``chart.pdc``: read by the patient/due-time index, and
+patient the other filters keep (``measures.latest``: read by the patient/due-time index, and
 cached per patient until its rows change; bench/patient_page.py measures both).
 """
 
@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from adherence.care.chart.pdc import PdcCache, measure_pdc, pdc_period
+from adherence.care.measures.latest import PdcCache, measure_pdc, pdc_period
 from adherence.core.config import Settings
 from adherence.storage.models import FLAG_OPEN, CareTeam, Flag, Patient, Plan
 from adherence.storage.public import FLAG_TITLES

@@ -14,7 +14,8 @@ Rows are read once, as plain columns in batches, so a full-year report for a tea
 The package owns the measures: ``results`` the result types and their JSON, ``rows`` the
 reading of dose rows, ``pdc`` the computation of one plan from its rows (and a patient's
 from its plans), ``compute`` the plan, patient and team entry points. Their public names are
-re-exported here.
+re-exported here. ``latest`` (imported by its own name) is each patient's PDC over the last
+``pdc_days`` days, with a cache of what it was measured from, for the workspace's pages.
 """
 
 from adherence.care.measures.compute import (

@@ -24,6 +24,7 @@ from fastapi import Request, Response
 from sqlmodel import Session
 
 from adherence.bootstrap import App
+from adherence.care.measures.latest import PdcCache
 from adherence.care.signin import signed_in
 from adherence.core.tokens import new_token
 from adherence.storage.audit import coordinator_actor, record
@@ -70,6 +71,9 @@ class Workspace:
         self.app = app
         self.clock = clock
         self.settings = app.settings
+        # This app's latest PDC per patient, shared by the patient list and the team page:
+        # a patient is measured again only when something it was measured from changed.
+        self.pdc = PdcCache()
 
     def session(self) -> Session:
         return Session(self.app.engine, expire_on_commit=False)

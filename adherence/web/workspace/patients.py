@@ -17,7 +17,6 @@ from fastapi.responses import Response
 from adherence.care.chart.search import (
     BANDS,
     Filters,
-    PdcCache,
     flag_choices,
     search_patients,
     therapy_choices,
@@ -32,7 +31,6 @@ def patients_routes(ws: Workspace) -> APIRouter:
     router = APIRouter()
     Me = Annotated[Viewer, Depends(ws.viewer)]
     Text = Annotated[str, Query(max_length=200)]
-    pdc_cache = PdcCache()  # this app's: PDC re-measured only for patients whose doses changed
 
     @router.get("/patients", summary="The team's patients")
     def patients(
@@ -65,7 +63,7 @@ def patients_routes(ws: Workspace) -> APIRouter:
                 now=ws.clock(),
                 catalog=ws.app.catalog,
                 settings=ws.settings,
-                cache=pdc_cache,
+                cache=ws.pdc,
             )
             ws.audit(
                 s, me, "read", "workspace:patients", count=len(result.rows), total=result.total

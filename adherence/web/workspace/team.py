@@ -8,53 +8,33 @@ opened and resolved per week, clinic doses due in the next 30 days with their bo
 share of flagged patients contacted, and back on track within 15 days of contact. Charts
 are inline SVG (``svg``), each with the same numbers as a table. One audit row per view.
 
-The PDC distribution measures every patient of the team (about 6 s for 10,000 patients on
-SQLite, where the other four figures take under 0.1 s together), so it is kept per team for
-``PDC_CACHE_SECONDS`` and the page says when it was computed; the rest is read every view.
+The PDC distribution is read from the app's ``PdcCache`` (shared with the patient list): only
+patients whose doses changed since the last view are measured again, so the figure is always
+current and a repeat view of a big team costs one index scan (bench/patient_page.py).
 """
 
-from datetime import date, datetime, timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
-from sqlmodel import Session
 
 from adherence.care import outcomes
 from adherence.web.workspace import svg
 from adherence.web.workspace.auth import Viewer, Workspace
 from adherence.web.workspace.render import page
 
-PDC_CACHE_SECONDS = 300
-CACHE_ENTRIES = 1000
-
 
 def team_routes(ws: Workspace) -> APIRouter:
     router = APIRouter()
     Me = Annotated[Viewer, Depends(ws.viewer)]
-    computed: dict[tuple[int, date], tuple[datetime, outcomes.PdcDistribution]] = {}
-
-    def distribution(
-        s: Session, me: Viewer, now: datetime
-    ) -> tuple[datetime, outcomes.PdcDistribution]:
-        key = (me.team_id, now.astimezone(ZoneInfo(me.team.tz)).date())
-        hit = computed.get(key)
-        if hit is not None and timedelta(0) <= now - hit[0] < timedelta(seconds=PDC_CACHE_SECONDS):
-            return hit
-        dist = outcomes.pdc_distribution(
-            s, me.team, now=now, catalog=ws.app.catalog, settings=ws.settings
-        )
-        if len(computed) >= CACHE_ENTRIES:
-            computed.clear()
-        computed[key] = (now, dist)
-        return now, dist
 
     @router.get("/team", summary="The team's measures")
     def team(me: Me) -> Response:
         now = ws.clock()
         with ws.session() as s:
-            pdc_at, dist = distribution(s, me, now)
+            dist = outcomes.pdc_distribution(
+                s, me.team, now=now, catalog=ws.app.catalog, settings=ws.settings, cache=ws.pdc
+            )
             weeks = outcomes.flags_per_week(s, me.team, now=now)
             due = outcomes.clinic_doses_due(s, me.team, now=now)
             contacted = outcomes.flagged_contacted(s, me.team, now=now)
@@ -93,7 +73,6 @@ def team_routes(ws: Workspace) -> APIRouter:
             nav="team",
             title="Team",
             dist=dist,
-            pdc_at=pdc_at,
             threshold=threshold,
             pdc_chart=pdc_chart,
             weeks=list(zip(week_labels, weeks, strict=True)),

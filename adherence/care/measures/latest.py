@@ -1,6 +1,7 @@
-"""The patients list's PDC: each patient's proportion of days covered over the last
-``[care] pdc_days`` days, measured as the report does (``measures.measure_rows`` per plan,
-``combine_plans`` per patient), fast enough to filter a big team by band.
+"""Each patient's latest PDC: the proportion of days covered over the last ``[care] pdc_days``
+days, measured as the report does (``measures.measure_rows`` per plan, ``combine_plans`` per
+patient), fast enough for a big team's pages: the workspace's patient list filters by it and
+its team page draws its distribution, both from one ``PdcCache`` per app.
 
 - Rows are read by the (patient, due time) index, bounded by due time as well as local
   date: for a 30-day PDC that is each patient's month of rows, not every plan's history.
