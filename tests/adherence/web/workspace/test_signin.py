@@ -7,11 +7,12 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlmodel import Session, select
 
 from adherence.care.coordinators import revoke
 from adherence.storage.models import WorkspaceSession
-from tests.adherence.web.workspace.conftest import Site, csrf_of, sign_in
+from tests.adherence.web.workspace.conftest import Site, csrf_of, screenshot, sign_in
 
 
 def test_signed_out_workspace_redirects_to_a_form_with_a_token_input(site: Site) -> None:
@@ -170,7 +171,9 @@ def test_browser_sign_in_out_and_no_way_into_another_team(site: Site, page: Any)
     assert "/workspace/signin" in page.url
 
 
-def test_browser_signin_is_usable_at_phone_width(site: Site, browser: Any) -> None:
+def test_browser_signin_is_usable_at_phone_width(
+    site: Site, browser: Any, request: pytest.FixtureRequest
+) -> None:
     context = browser.new_context(viewport={"width": 375, "height": 740})
     pg = context.new_page()
     try:
@@ -178,5 +181,6 @@ def test_browser_signin_is_usable_at_phone_width(site: Site, browser: Any) -> No
         sign_in(pg, site, site.north)
         width = pg.evaluate("document.documentElement.scrollWidth")
         assert width <= 375  # nothing wider than the phone
+        screenshot(pg, request)
     finally:
         context.close()
