@@ -17,6 +17,7 @@ from schedules.items import DOSE, INFUSION
 from schedules.localtime import parse_hhmm
 from schedules.options import OptionError, OptionSpec
 from schedules.pieces import Monitoring, Phase, Rule, Step, Window
+from schedules.sites import SCOPES, SIDES, SITE_RULES, Rotation, Site
 from schedules.therapy import ALWAYS, Conditional, Derive, PhaseTemplate, Ref, Therapy, When
 
 SOURCES = ("label", "secondary", "unconfirmed")
@@ -292,6 +293,7 @@ _ENTRY: Schema = {
     "phases": _any,
     "monitoring": _any,
     "rules": _any,
+    "sites": _any,
 }
 _OPTION: Schema = {
     "type": _one_of(OPTION_TYPES, "unknown option type {value!r}"),
@@ -394,6 +396,7 @@ def parse_entry(i: int, data: Any) -> Therapy:
     entry = replace(entry, phase_names=frozenset(p.item.phase.name for p in parsed))
     monitoring = _blocks(entry, values.pop("monitoring", []), "monitoring", _monitoring)
     rules = _blocks(entry, values.pop("rules", []), "rules", _rule)
+    sites = _rotation(entry, values.pop("sites")) if "sites" in values else None
     return Therapy(
         **values,
         options=options,
@@ -401,6 +404,7 @@ def parse_entry(i: int, data: Any) -> Therapy:
         phases=parsed,
         monitoring=monitoring,
         rules=rules,
+        sites=sites,
         raw=data,
     )
 
@@ -492,3 +496,58 @@ def _rule(entry: _Entry, data: Any, path: str) -> Conditional[Rule]:
     when = values.pop("when", ALWAYS)
     params = {key: values[key] for key in data if key in RULE_PARAMS[kind]}  # as written
     return Conditional(Rule(kind, params, values["text"], values["source"]), when)
+
+
+_SITE: Schema = {
+    "code": _text,
+    "code_es": _text,
+    "en": _text,
+    "es": _text,
+    "area": _text,
+    "side": _one_of(SIDES, f"must be one of {', '.join(SIDES)}"),
+    "caregiver": _flag,
+}
+_ROTATION: Schema = {
+    "rule": _one_of(SITE_RULES, "{value!r} is not one of " + ", ".join(SITE_RULES)),
+    "text": _text,
+    "source": _source,
+    "reference": _text,
+    "days": _whole(refs=False),
+    "scope": _one_of(SCOPES, f"must be one of {', '.join(SCOPES)}"),
+    "intramuscular": _list_of(_text, "expected a list of site codes"),
+    "site": _any,
+}
+
+
+def _rotation(entry: _Entry, value: Any) -> Rotation:
+    """``[therapy.sites]`` and its ``[[therapy.sites.site]]`` list. Every code (English and
+    Spanish) is one word of letters, unique in the therapy; the rule names only listed codes."""
+    table = _table(entry, value, "sites.", _ROTATION, required=("rule", "text", "source", "site"))
+    raw = table.pop("site")
+    if not isinstance(raw, list) or not raw:
+        raise entry.fail("sites.site", "at least one site is required")
+    sites = tuple(
+        Site(**_table(entry, s, f"sites.site[{n}].", _SITE, required=tuple(_SITE)[:6]))
+        for n, s in enumerate(raw)
+    )
+    seen: set[str] = set()
+    for n, site in enumerate(sites):
+        for key in ("code", "code_es"):
+            code = getattr(site, key)
+            if not code.isalpha() or not code.isupper() or len(code) > 4:
+                raise entry.fail(f"sites.site[{n}].{key}", f"{code!r} must be 1-4 capital letters")
+            if code in seen:
+                raise entry.fail(f"sites.site[{n}].{key}", f"{code!r} is listed twice")
+            seen.add(code)
+    codes = [s.code for s in sites]
+    for n, code in enumerate(table.get("intramuscular", ())):
+        if code not in codes:
+            raise entry.fail(
+                f"sites.intramuscular[{n}]",
+                f"{code!r} names no site of this therapy (sites: {', '.join(codes)})",
+            )
+    if table["rule"] == "min_days" and "days" not in table:
+        raise entry.fail("sites.days", "is required for rule min_days")
+    if table["rule"] != "min_days" and "days" in table:
+        raise entry.fail("sites.days", "is only for rule min_days")
+    return Rotation(sites=sites, **table)

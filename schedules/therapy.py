@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from schedules.options import OptionError, OptionSpec, resolve_options, weekday_numbers
 from schedules.pieces import Monitoring, Phase, Regimen, Rule
+from schedules.sites import Rotation
 
 T = TypeVar("T")
 
@@ -121,6 +122,7 @@ class Therapy:
     phases: tuple[Conditional[PhaseTemplate], ...]
     monitoring: tuple[Conditional[Monitoring], ...]
     rules: tuple[Conditional[Rule], ...]
+    sites: Rotation | None = None  # [therapy.sites]: self-injectables' sites and rotation rule
     raw: Mapping[str, Any] = field(repr=False)  # the table as written, for people to read
 
     @property
@@ -139,6 +141,8 @@ class Therapy:
         for i, mon in enumerate(m.item for m in self.monitoring):
             if mon.source == "unconfirmed":
                 out.append(f"monitoring[{i}] {mon.label}")
+        if self.sites is not None and self.sites.source == "unconfirmed":
+            out.append(f"sites {self.sites.rule}: {self.sites.text}")
         return out
 
     def regimen(self, options: Mapping[str, str] | None = None) -> Regimen:
