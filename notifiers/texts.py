@@ -188,6 +188,8 @@ Answer = Literal[
     "already_taken",  # the dose was answered already (perhaps by a reply a moment earlier)
     "already_skipped",
     "unknown",  # anything else: how to answer
+    "site_recent",  # added to "taken": the site named was used recently (rotation rule)
+    "site_unknown",  # added to "taken": the words after T named no injection site
 ]
 
 _ANSWERS: dict[str, dict[Answer, str]] = {
@@ -204,6 +206,8 @@ _ANSWERS: dict[str, dict[Answer, str]] = {
         "already_taken": "This dose was already recorded as taken.",
         "already_skipped": "This dose was already recorded as skipped.",
         "unknown": "Reply T (taken), S (skip), Z (snooze) or HELP.",
+        "site_recent": "Note: {site} was used recently.",
+        "site_unknown": "Site not recognised; the dose is recorded.",
     },
     "es": {
         "resumed": "{team}: recordatorios reanudados.",
@@ -218,14 +222,18 @@ _ANSWERS: dict[str, dict[Answer, str]] = {
         "already_taken": "Esta dosis ya estaba registrada como tomada.",
         "already_skipped": "Esta dosis ya estaba registrada como omitida.",
         "unknown": "Responda T (tomada), S (omitir), Z (posponer) o AYUDA.",
+        "site_recent": "Nota: {site} se usó hace poco.",
+        "site_unknown": "No reconocimos el sitio; la dosis quedó registrada.",
     },
 }
 _NO_CONTACT = {"en": "your clinic", "es": "su clínica"}
 
 
-def answer(kind: Answer, language: str = "en", *, team: str = "", minutes: int = 0) -> str:
+def answer(
+    kind: Answer, language: str = "en", *, team: str = "", minutes: int = 0, site: str = ""
+) -> str:
     """The answer to a reply, in the patient's language."""
-    return _ANSWERS[_lang(language)][kind].format(team=team, minutes=minutes)
+    return _ANSWERS[_lang(language)][kind].format(team=team, minutes=minutes, site=site)
 
 
 def help_answer(team: str, contact: str, language: str = "en") -> str:

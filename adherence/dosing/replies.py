@@ -22,6 +22,7 @@ from adherence.dosing.confirm import (
     open_dose_for_reply,
     snooze,
 )
+from adherence.dosing.sites import SiteRecorded, record_site
 from adherence.messaging.outbox import enqueue
 from adherence.storage.models import (
     CareTeam,
@@ -88,6 +89,7 @@ class Intent:
     kind: str  # taken | skip | snooze | help | stop | start | flare | refill | unknown
     minutes: int | None = None  # snooze length
     code: str | None = None  # a dose short code named in the text
+    site: str | None = None  # the words after T that may name an injection site ("lt")
 
 
 def _fold(text: str) -> str:
@@ -124,7 +126,9 @@ def parse_reply(text: str) -> Intent:
     if first in REFILL and len(words) <= 2:
         return Intent("refill")
     if first in TAKEN or phrase in TAKEN:
-        return Intent("taken", code=code)
+        rest = [w for w in words[1:] if w.upper() != code and w not in TAKEN]
+        site = " ".join(rest) if rest and first in TAKEN and phrase not in TAKEN else None
+        return Intent("taken", code=code, site=site)
     if first in SKIP:
         return Intent("skip", code=code)
     return Intent("unknown")
@@ -207,9 +211,14 @@ def handle_reply(
             )
         except ConfirmError:
             return ReplyOutcome(intent, dose=dose)
-        return ReplyOutcome(
-            intent, dose=dose, answer=_recorded(intent, result, lang), events=result.events
-        )
+        answer = _recorded(intent, result, lang)
+        if intent.site and result.applied and result.dose.status == DoseStatus.TAKEN:
+            sited = record_site(session, catalog, result.dose, intent.site)
+            if sited is not None and sited.site is not None:
+                result.dose.updated_at = now
+                session.commit()
+            answer = _with_site(answer, sited, lang)
+        return ReplyOutcome(intent, dose=dose, answer=answer, events=result.events)
     # Unknown: one help text per hour at most, never a conversation.
     recent = session.exec(
         select(OutboxMessage.id).where(
@@ -247,6 +256,19 @@ def _recorded(intent: Intent, result: Confirmation, language: str) -> str:
     if not result.applied and intent.kind != "skip":
         return texts.answer("already_skipped", language)
     return texts.answer("skipped", language)
+
+
+def _with_site(answer: str, sited: SiteRecorded | None, language: str) -> str:
+    """The confirmation, with a gentle word about the site: used recently (a repeat against
+    the rotation rule) or not one of the therapy's sites (the dose is recorded anyway)."""
+    if sited is None:
+        return answer
+    if sited.site is None:
+        return f"{answer} {texts.answer('site_unknown', language)}"
+    if sited.repeat is not None:
+        name = sited.site.es if language == "es" else sited.site.en
+        return f"{answer} {texts.answer('site_recent', language, site=name)}"
+    return answer
 
 
 def _refill_ordered(session: Session, patient: Patient, now: datetime) -> RuleEvent | None:

@@ -238,6 +238,11 @@ class Dose(SQLModel, table=True):
     # free-text note; empty for doses answered by text.
     source: str = Field(default="", max_length=200)
     note: str = Field(default="", max_length=500)
+    # The injection site the patient's reply named (a catalog code, "LT"), empty when none;
+    # and, when that use repeated against the therapy's rotation rule, why (stored at the
+    # reply: the rule is read against the history as it was then, not as later edits leave it).
+    site: str | None = Field(default=None, max_length=16)
+    site_note: str = Field(default="", max_length=200)
     nudges_sent: int = 0
     snoozed_until: datetime | None = utc_field()
     next_action_at: datetime | None = utc_field()
