@@ -107,6 +107,17 @@ def with_link(t: DoseText, link: str, *, nudge: bool, max_length: int) -> str | 
     return None
 
 
+# The injection site a reminder suggests (a body site, not a drug: discreet enough).
+_SITE = {"en": " Suggested site: {site}.", "es": " Sitio sugerido: {site}."}
+
+
+def with_site(text: str, site: str, language: str, *, max_length: int) -> str:
+    """``text`` with the suggested injection ``site`` added when the whole still fits
+    ``max_length`` characters; otherwise ``text`` as it was (the suggestion is optional)."""
+    longer = text + _SITE[_lang(language)].format(site=site)
+    return longer if len(longer) <= max_length else text
+
+
 _PAGE = {
     "en": {
         "title": "Your {what}",

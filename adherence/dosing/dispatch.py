@@ -21,6 +21,7 @@ from adherence.dosing import onetap
 from adherence.dosing.materialize import materialize
 from adherence.dosing.plans import regimen_for
 from adherence.dosing.rules import DOSE_MISSED, after_missed, record
+from adherence.dosing.sites import suggestion
 from adherence.messaging.outbox import enqueue, flush_deferred
 from adherence.storage.models import DOSE_OPEN, CareTeam, Dose, DoseStatus, Patient, Plan, RuleEvent
 from notifiers import texts
@@ -278,7 +279,19 @@ def _act(
             dose.next_action_at = closes
             return
         if can_text:
-            _send(session, dose, patient, team, brand, "reminder", now, valid=closes, policy=policy)
+            site = suggestion(session, catalog, dose)
+            _send(
+                session,
+                dose,
+                patient,
+                team,
+                brand,
+                "reminder",
+                now,
+                valid=closes,
+                policy=policy,
+                site=(site.es if patient.language == "es" else site.en) if site else "",
+            )
             result.reminders += 1
         dose.status = "reminded"
         dose.next_action_at = _next_nudge(dose, patient, now, policy)
@@ -343,13 +356,19 @@ def _send(
     valid: datetime,
     policy: DispatchPolicy,
     n: int = 0,
+    site: str = "",
 ) -> None:
+    """Queue the text; ``site``: the injection site to suggest, added only where it fits
+    ``policy.max_length`` (as the one-tap link's wording is chosen to fit)."""
     body = _linked_text(session, dose, patient, team, brand, purpose, now, policy)
+    body = body or dose_text(dose, patient, team, brand, purpose)
+    if site:
+        body = texts.with_site(body, site, patient.language, max_length=policy.max_length)
     enqueue(
         session,
         key=f"dose:{dose.id}:{purpose}:{n}",
         to=patient.phone,
-        body=body or dose_text(dose, patient, team, brand, purpose),
+        body=body,
         purpose=purpose,
         now=now,
         valid_until=valid,

@@ -13,8 +13,9 @@ from adherence.dosing.materialize import materialize
 from adherence.dosing.replies import handle_reply, parse_reply
 from adherence.dosing.sites import suggestion
 from adherence.storage.models import Dose
+from notifiers import texts
 from schedules import Catalog
-from tests.adherence.engine_helpers import Enrolled, at, doses, enroll
+from tests.adherence.engine_helpers import Enrolled, at, doses, enroll, outbox
 
 
 @pytest.mark.parametrize(
@@ -118,3 +119,33 @@ def test_a_therapy_without_sites_ignores_site_words(session: Session, catalog: C
     dose, answer = _reply_on(session, catalog, e, 2, "T LT")
     session.refresh(dose)
     assert dose.status == "taken" and dose.site is None and answer == "Thanks, recorded."
+
+
+def _reminder(session: Session, dose: Dose) -> str:
+    rows = outbox(session, purpose="reminder")
+    return next(m.body for m in rows if m.dose_id == dose.id)
+
+
+def test_the_reminder_suggests_the_least_recently_used_site(
+    session: Session, catalog: Catalog
+) -> None:
+    e = _daily_glatiramer(session, catalog)
+    first, _ = _reply_on(session, catalog, e, 2, "T LA")
+    assert _reminder(session, first).endswith(" Suggested site: left abdomen.")
+    second, _ = _reply_on(session, catalog, e, 3, "T RA")
+    assert _reminder(session, second).endswith(" Suggested site: right abdomen.")
+    third, _ = _reply_on(session, catalog, e, 4, "T")
+    assert _reminder(session, third).endswith(" Suggested site: left thigh.")
+    assert "glatiramer" not in _reminder(session, third).lower()
+
+
+def test_the_reminder_suggests_in_spanish(session: Session, catalog: Catalog) -> None:
+    e = _daily_glatiramer(session, catalog, language="es")
+    dose, _ = _reply_on(session, catalog, e, 2, "T")
+    assert _reminder(session, dose).endswith(" Sitio sugerido: abdomen izquierdo.")
+
+
+def test_the_suggestion_is_left_out_when_it_does_not_fit_the_length_limit() -> None:
+    text = "x" * 150
+    assert texts.with_site(text, "left thigh", "en", max_length=160) == text
+    assert texts.with_site("x", "left thigh", "en", max_length=160).endswith("left thigh.")
