@@ -102,7 +102,10 @@ def _administration(
         "medicationCodeableConcept": {"text": regimen.name},
         "subject": {"reference": patient_ref},
         "request": {"reference": request_ref},
-        "dosage": {"dose": {"value": d.amount, "unit": d.unit}},
+        "dosage": {
+            "dose": {"value": d.amount, "unit": d.unit},
+            **({"site": {"text": d.site}} if d.site else {}),
+        },
     }
     if d.status == "taken":
         res["status"] = "completed"

@@ -55,6 +55,8 @@ class DoseOut:
     kind: str
     amount: float
     unit: str
+    site: str = ""  # the injection site the reply named (a catalog code), "" when none
+    site_note: str = ""  # why that use repeated against the rotation rule, "" when it did not
 
 
 _T = DOSES.c
@@ -69,6 +71,8 @@ _COLUMNS = (
     _T.confirmed_via,
     _T.amount,
     _T.unit,
+    _T.site,
+    _T.site_note,
 )
 
 
@@ -89,6 +93,8 @@ class _ExportFacts(NamedTuple):
     confirmed_via: str
     amount: float
     unit: str
+    site: str | None
+    site_note: str
 
 
 _export_facts = row_maker(_ExportFacts, _COLUMNS)
@@ -195,6 +201,8 @@ def read_patients(
                             kind=r.kind,
                             amount=r.amount,
                             unit=r.unit,
+                            site=r.site or "",
+                            site_note=r.site_note or "",
                         )
                     )
                 pending = next(rows, None)

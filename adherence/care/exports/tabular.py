@@ -32,6 +32,8 @@ DOSE_COLUMNS = [
     "status",
     "source",
     "late",
+    "site",
+    "site_note",
 ]
 SUMMARY_COLUMNS = [
     "period_start",
@@ -86,7 +88,8 @@ def write_csv(
                 [
                     "dose", p.id, ext, d.plan_id, regimens.get(d.plan_id, ""), d.id, d.kind,
                     _iso(d.due_at, zone), _iso(d.taken_at, zone), _iso(d.confirmed_at, zone),
-                    d.status, d.via, "true" if d.late else "false", *blank_summary,
+                    d.status, d.via, "true" if d.late else "false", d.site, d.site_note,
+                    *blank_summary,
                 ]
             )  # fmt: skip
         js = data.measures.to_json(plans=False)
@@ -116,6 +119,8 @@ def _dose_json(d: DoseOut, zone: ZoneInfo, regimen: str) -> dict[str, Any]:
         "status": d.status,
         "source": d.via or None,
         "late": d.late,
+        "site": d.site or None,
+        "site_note": d.site_note or None,
     }
 
 

@@ -3,11 +3,17 @@ the rotation rule is noted, an unknown site word never stops the dose being reco
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import Session
 
+from adherence.care.exports import export_stream
+from adherence.core.config import Settings
 from adherence.dosing.dispatch import DispatchPolicy, dispatch_due
 from adherence.dosing.materialize import materialize
 from adherence.dosing.replies import handle_reply, parse_reply
@@ -149,3 +155,28 @@ def test_the_suggestion_is_left_out_when_it_does_not_fit_the_length_limit() -> N
     text = "x" * 150
     assert texts.with_site(text, "left thigh", "en", max_length=160) == text
     assert texts.with_site("x", "left thigh", "en", max_length=160).endswith("left thigh.")
+
+
+def test_exports_carry_the_site_and_the_repeat_note(session: Session, catalog: Catalog) -> None:
+    e = _daily_glatiramer(session, catalog)
+    _reply_on(session, catalog, e, 2, "T LT")
+    repeat, _ = _reply_on(session, catalog, e, 4, "T LT")
+    args: dict[str, Any] = dict(
+        team=e.team, start=date(2026, 3, 2), end=date(2026, 3, 5), catalog=catalog,
+        settings=Settings(),
+    )  # fmt: skip
+    rows = list(
+        csv.DictReader(io.StringIO(b"".join(export_stream(session, fmt="csv", **args)).decode()))
+    )
+    sited = {r["dose_id"]: (r["site"], r["site_note"]) for r in rows if r["site"]}
+    assert sited[str(repeat.id)][0] == "LT" and "same site 2 days after" in sited[str(repeat.id)][1]
+    assert len(sited) == 2
+    doc = json.loads(b"".join(export_stream(session, fmt="json", **args)))
+    assert "'site': 'LT'" in repr(doc) and "same site 2 days after" in repr(doc)
+    bundle = json.loads(b"".join(export_stream(session, fmt="fhir", validate=True, **args)))
+    sites = [
+        en["resource"]["dosage"].get("site", {}).get("text")
+        for en in bundle["entry"]
+        if en["resource"]["resourceType"] == "MedicationAdministration"
+    ]
+    assert sites.count("LT") == 2
