@@ -53,6 +53,7 @@ class TimelineDose:
     dose: Dose
     therapy: str
     changes: list[DoseChange]
+    site: str = ""  # the injection site's name ("left thigh"), "" when the reply named none
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,18 @@ def _therapy(catalog: Catalog, code: str) -> tuple[str, str]:
     except LookupError:
         return code, ""
     return t.display, t.kind
+
+
+def _site_name(catalog: Catalog, code: str, site: str | None) -> str:
+    """The English name of a recorded site for the care team; the code if unlisted."""
+    if not site:
+        return ""
+    try:
+        rotation = catalog.get(code).sites
+    except LookupError:
+        return site
+    listed = rotation.site(site) if rotation else None
+    return listed.en if listed else site
 
 
 def _instant(zone: ZoneInfo, day: date) -> datetime:
@@ -144,8 +157,14 @@ def read_chart(
             .order_by(col(DoseChange.changed_at), col(DoseChange.id))
         ):
             changes.setdefault(c.dose_id, []).append(c)
+    regimens = {p.id: p.regimen for p in plans}
     timeline = [
-        TimelineDose(d, names.get(d.plan_id, ("", ""))[0], changes.get(d.id or 0, []))
+        TimelineDose(
+            d,
+            names.get(d.plan_id, ("", ""))[0],
+            changes.get(d.id or 0, []),
+            _site_name(catalog, regimens.get(d.plan_id, ""), d.site),
+        )
         for d in recent
     ]
     phase: dict[int, str] = {}

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
+from adherence.care.chart.timeline import read_chart
 from adherence.care.exports import export_stream
 from adherence.core.config import Settings
 from adherence.dosing.dispatch import DispatchPolicy, dispatch_due
@@ -180,3 +181,18 @@ def test_exports_carry_the_site_and_the_repeat_note(session: Session, catalog: C
         if en["resource"]["resourceType"] == "MedicationAdministration"
     ]
     assert sites.count("LT") == 2
+
+
+def test_the_patient_timeline_shows_the_site_name_and_the_repeat(
+    session: Session, catalog: Catalog
+) -> None:
+    e = _daily_glatiramer(session, catalog)
+    first, _ = _reply_on(session, catalog, e, 2, "T LT")
+    repeat, _ = _reply_on(session, catalog, e, 4, "T MI")
+    chart = read_chart(
+        session, e.patient, now=at(2026, 3, 4, 12), month=None, catalog=catalog,
+        settings=Settings(),
+    )  # fmt: skip
+    shown = {t.dose.id: (t.site, t.dose.site_note) for t in chart.doses}
+    assert shown[first.id] == ("left thigh", "")
+    assert shown[repeat.id][0] == "left thigh" and "same site" in shown[repeat.id][1]
