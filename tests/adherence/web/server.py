@@ -30,10 +30,12 @@ class Client:
 
 
 @contextmanager
-def serve(web: Any) -> Iterator[Client]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+def serve(web: Any, port: int | None = None) -> Iterator[Client]:
+    """Serve ``web`` on loopback, on ``port`` (a free one when None), until the block ends."""
+    if port is None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(web, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )

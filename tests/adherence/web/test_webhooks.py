@@ -10,18 +10,14 @@ texts are recorded once and answered with TwiML.
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import wait
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 import requests
-import uvicorn
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from twilio.request_validator import RequestValidator
@@ -37,29 +33,12 @@ from adherence.web import create_app
 from notifiers.twilio_sms import TwilioConfig, TwilioSms
 from schedules import Catalog
 from tests.adherence.engine_helpers import at, enroll
+from tests.adherence.web.server import serve
 from tests.fakes.twilio_api import FakeTwilio
 
 FROM = "+12025550100"
 PHONE = "+12025550143"
 STATUS = "/webhooks/twilio/status"
-
-
-@contextmanager
-def serve(web: Any, port: int) -> Iterator[None]:
-    server = uvicorn.Server(
-        uvicorn.Config(web, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @dataclass
