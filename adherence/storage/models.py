@@ -427,8 +427,13 @@ class AuditEvent(SQLModel, table=True):
     details_json: str = Field(default="{}", sa_type=Text)
 
 
-# The coordinator workspace's tables (sign-in sessions, call results, one-tap links) live in
-# their own module; imported here so that importing the models registers every table.
+# The workspace's tables (sign-in sessions, call results, one-tap links) and the self-care
+# tables (check-ins, observations, open questions, nudges) live in their own modules;
+# imported here so that importing the models registers every table.
+from adherence.storage.selfcare import CheckinSchedule as CheckinSchedule  # noqa: E402
+from adherence.storage.selfcare import NudgeSubscription as NudgeSubscription  # noqa: E402
+from adherence.storage.selfcare import Observation as Observation  # noqa: E402
+from adherence.storage.selfcare import Prompt as Prompt  # noqa: E402
 from adherence.storage.workspace import CallResult as CallResult  # noqa: E402
 from adherence.storage.workspace import ConfirmLink as ConfirmLink  # noqa: E402
 from adherence.storage.workspace import WorkspaceSession as WorkspaceSession  # noqa: E402
