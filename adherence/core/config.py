@@ -24,9 +24,6 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
     SecretStr,
     ValidationError,
 )
@@ -38,7 +35,24 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from schedules.localtime import parse_hhmm
+from adherence.core.config_fields import (
+    Count,
+    DayList,
+    LogLevel,
+    Port,
+    Positive,
+    PositiveNumber,
+    Proportion,
+    TimeOfDay,
+    _Section,
+)
+from adherence.core.selfcare_config import (
+    CheckinSettings,
+    MonitoringSettings,
+    NudgeSettings,
+    TriageSettings,
+    VisitSettings,
+)
 
 ENV_PREFIX = "ADHERENCE_"
 ENV_DELIMITER = "__"
@@ -46,55 +60,6 @@ ENV_DELIMITER = "__"
 
 class ConfigError(ValueError):
     """A configuration problem; the message names where (file, section, key)."""
-
-
-# --- value types: a key's constraint travels with its type -----------------------------------
-
-
-def _tcp_port(value: int) -> int:
-    if not 1 <= value <= 65535:
-        raise ValueError("must be a TCP port, 1 to 65535")
-    return value
-
-
-def _proportion(value: float) -> float:
-    if not 0 < value <= 1:
-        raise ValueError("must be a proportion, greater than 0 and at most 1")
-    return value
-
-
-def _time_of_day(value: str) -> str:
-    # The same HH:MM reader as every other time of day (coordinators, plans, the catalog).
-    try:
-        return parse_hhmm(value).strftime("%H:%M")
-    except ValueError:
-        raise ValueError(f'{value!r} is not a time of day HH:MM (e.g. "08:00")') from None
-
-
-def _whole_days(value: str) -> str:
-    parts = [p.strip() for p in value.split(",")] if value.strip() else []
-    if not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise ValueError(f'{value!r} is not a comma-separated list of whole days, e.g. "7,1"')
-    return value
-
-
-def _upper(value: object) -> object:
-    return value.upper() if isinstance(value, str) else value
-
-
-Positive = Annotated[int, Field(gt=0)]
-PositiveNumber = Annotated[float, Field(gt=0)]
-Count = Annotated[int, Field(ge=0)]  # 0 allowed: "none"
-Port = Annotated[int, AfterValidator(_tcp_port)]
-Proportion = Annotated[float, AfterValidator(_proportion)]
-TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
-DayList = Annotated[str, AfterValidator(_whole_days)]
-LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)]
-
-
-class _Section(BaseModel):
-    # strict: the file's TOML types are taken as they are (no "1" -> 1, no true -> 1).
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --- the sections: one field per key, with its default ---------------------------------------
@@ -233,6 +198,11 @@ class Settings(BaseSettings):
     care: CareSettings = CareSettings()
     supply: SupplySettings = SupplySettings()
     workspace: WorkspaceSettings = WorkspaceSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    visits: VisitSettings = VisitSettings()
+    checkins: CheckinSettings = CheckinSettings()
+    triage: TriageSettings = TriageSettings()
+    nudges: NudgeSettings = NudgeSettings()
     log: LogSettings = LogSettings()
     source: str = "built-in defaults"
 

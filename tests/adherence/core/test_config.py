@@ -225,8 +225,8 @@ def test_an_unknown_section_names_the_file_and_lists_the_known_ones(tmp_path: Pa
     assert str(path) in message
     assert "unknown section [databse]" in message
     assert (
-        "database, engine, sms, twilio, http, smtp, calendar, care, supply, workspace, log"
-        in message
+        "database, engine, sms, twilio, http, smtp, calendar, care, supply, workspace, "
+        "monitoring, visits, checkins, triage, nudges, log" in message
     )
 
 
