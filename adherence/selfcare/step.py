@@ -30,7 +30,7 @@ def selfcare_step(
             triage.expired(session, prompt=prompt, now=now)
     triage.start_due(session, now=now, settings=triage_settings)
     checkins.send_due(session, now=now, settings=checkin_settings, questions=questions)
-    session.commit()
+    session.flush()
     next_checkin = session.exec(
         select(CheckinSchedule.next_at)
         .where(col(CheckinSchedule.active).is_(True), col(CheckinSchedule.next_at).is_not(None))
@@ -38,4 +38,5 @@ def selfcare_step(
         .limit(1)
     ).first()
     candidates = [t for t in (next_checkin, next_expiry(session)) if t is not None]
+    session.commit()  # last: no transaction (SQLite's lock) is left open between ticks
     return min(candidates) if candidates else None
