@@ -3,6 +3,7 @@ flare flags, send the check-ins that are due. Returns when it next needs to run.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlmodel import Session, col, select
@@ -10,8 +11,10 @@ from sqlmodel import Session, col, select
 from adherence.core.selfcare_config import CheckinSettings, TriageSettings
 from adherence.selfcare import checkins, triage
 from adherence.selfcare.prompts import due_to_expire, next_expiry
-from adherence.selfcare.questions import QuestionSet, load_questions
+from adherence.selfcare.questions import QuestionError, QuestionSet, load_questions
 from adherence.storage.selfcare import CheckinSchedule, PromptStatus
+
+log = logging.getLogger("adherence.selfcare")
 
 
 def selfcare_step(
@@ -22,14 +25,20 @@ def selfcare_step(
     triage_settings: TriageSettings,
     questions: QuestionSet | None = None,
 ) -> datetime | None:
-    questions = questions or load_questions(checkin_settings)
+    if questions is None:
+        try:
+            questions = load_questions(checkin_settings)
+        except QuestionError as exc:
+            # A questions file broken since the start: no check-in goes out, the rest runs.
+            log.warning("check-ins not sent: %s", exc)
     for prompt in due_to_expire(session, now):
         prompt.status = PromptStatus.EXPIRED
         session.add(prompt)
         if prompt.kind == triage.KIND:
             triage.expired(session, prompt=prompt, now=now)
     triage.start_due(session, now=now, settings=triage_settings)
-    checkins.send_due(session, now=now, settings=checkin_settings, questions=questions)
+    if questions is not None:
+        checkins.send_due(session, now=now, settings=checkin_settings, questions=questions)
     session.flush()
     next_checkin = session.exec(
         select(CheckinSchedule.next_at)

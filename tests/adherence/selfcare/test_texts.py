@@ -116,3 +116,26 @@ def test_a_bad_question_file_names_the_question_and_key(
 def test_a_threshold_on_a_yes_no_question_is_refused() -> None:
     with pytest.raises(QuestionError, match="thresholds: 'new_symptoms'"):
         load_questions(CheckinSettings(thresholds="new_symptoms:1"))
+
+
+def test_a_questions_file_broken_after_start_skips_checkins_but_not_the_step(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlmodel import Session, SQLModel, create_engine
+
+    from adherence.core.selfcare_config import TriageSettings
+    from adherence.selfcare.step import selfcare_step
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    SQLModel.metadata.create_all(engine)
+    with Session(engine) as s:
+        nxt = selfcare_step(
+            s,
+            now=datetime(2026, 3, 1, tzinfo=UTC),
+            checkin_settings=CheckinSettings(questions_file=str(tmp_path / "gone.toml")),
+            triage_settings=TriageSettings(),
+        )
+    assert nxt is None
+    assert "check-ins not sent: [checkins] questions_file" in caplog.text
