@@ -3,7 +3,8 @@
 The engine's step sends the first question of each due cadence (``send_due``); the reply
 router answers a question with the next one (``answer_checkin``), until the last answer
 gets a thank-you. A question that expires unanswered ends that check-in: the remaining
-questions wait for the next one. Nothing is sent to a patient who opted out (STOP) or who
+questions wait for the next one. A check-in due while a flare triage is under way is
+skipped (the triage is not interrupted). Nothing is sent to a patient who opted out (STOP) or who
 cannot be texted; their cadence still moves on, so nothing piles up.
 """
 
@@ -16,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from adherence.core.selfcare_config import CheckinSettings
 from adherence.selfcare.cadence import next_local
-from adherence.selfcare.prompts import ask, record_answer
+from adherence.selfcare.prompts import ask, open_prompt, record_answer
 from adherence.selfcare.questions import QuestionError, QuestionSet
 from adherence.selfcare.symptoms import evaluate_checkin
 from adherence.storage.models import CareTeam, Patient
@@ -60,6 +61,10 @@ def send_due(
         session.add(schedule)
         if not patient.active or patient.sms_status != "active":
             continue  # STOP (or no way to text): nothing goes out, the cadence moves on
+        assert patient.id is not None
+        waiting = open_prompt(session, patient.id, now)
+        if waiting is not None and waiting.kind == "triage":
+            continue  # a flare triage under way is not interrupted; this one is skipped
         try:
             items = questions.resolve(schedule.items)
         except QuestionError as exc:

@@ -112,3 +112,19 @@ def test_spanish_triage_and_closing(session: Session, catalog: Catalog) -> None:
     assert last.answer.endswith("Su equipo le llamara. Si es una emergencia, llame al 911/112.")
     [flag] = flags(session, "flare_reported")
     assert flag.severity == "normal"
+
+
+def test_a_checkin_due_during_a_triage_does_not_interrupt_it(
+    session: Session, catalog: Catalog
+) -> None:
+    from adherence.core.selfcare_config import CheckinSettings
+    from adherence.selfcare.cadence import set_cadence
+
+    patient, channel = flare(session, catalog)
+    set_cadence(session, patient=patient, every_days=7, local_time="10:30", items="fatigue",
+                settings=CheckinSettings(), now=at(2026, 3, 1, 10, 2), by="x")  # fmt: skip
+    session.commit()
+    run(session, catalog, at(2026, 3, 1, 10, 30), channel)
+    assert [p.kind for p in prompts(session)] == ["triage"]  # no check-in asked over it
+    answer = reply(session, catalog, patient, "y", at(2026, 3, 1, 10, 35))
+    assert answer.intent.kind == "triage"
