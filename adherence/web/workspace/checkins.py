@@ -154,7 +154,7 @@ def line_chart(
         parts.append(
             f'<line class="threshold" x1="{LEFT}" x2="{W - RIGHT}" y1="{_n(y(threshold))}" '
             f'y2="{_n(y(threshold))}" stroke="#b3261e" stroke-width="2" stroke-dasharray="6 4"/>'
-            f'<text x="{W - RIGHT}" y="{_n(y(threshold) - 4)}" text-anchor="end" font-size="11" '
+            f'<text x="{LEFT + 4}" y="{_n(y(threshold) - 4)}" font-size="11" '
             f'fill="#1f2933">flag at {threshold}</text>'
         )
     path = " ".join(f"{_n(x)},{_n(y(v))}" for x, (_, v) in zip(xs, points, strict=True))

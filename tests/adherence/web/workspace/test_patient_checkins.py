@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel import Session, select
 
 from adherence.storage.selfcare import CheckinSchedule, Observation
-from tests.adherence.web.workspace.conftest import Site
+from tests.adherence.web.workspace.conftest import OUTPUT, Site, sign_in
 from tests.adherence.web.workspace.test_patient_actions import audits, patient_of, post, signed_in
 
 
@@ -72,3 +73,27 @@ def test_trend_chart_and_table_show_every_answer(site: Site) -> None:
     assert ">yes<" in table and ">no<" in table
     reads = [a for a in site.audit() if a.action == "read" and a.patient_id == pid]
     assert reads  # the page view, which shows the answers, is audited
+
+
+def test_browser_start_checkins_and_read_the_trend(page: Any, site: Site) -> None:
+    pid = patient_of(site.north, "N-1")
+    with Session(site.engine) as s:
+        for week, value in enumerate([2, 4, 3, 8]):
+            s.add(Observation(patient_id=pid, item="fatigue", value_type="score", value=value,
+                              observed_at=site.now - timedelta(days=7 * (4 - week))))  # fmt: skip
+        s.commit()
+    sign_in(page, site, site.north)
+    page.goto(f"{site.base}/workspace/patients/{pid}#checkins")
+    page.get_by_label("Every (days)").fill("14")
+    page.get_by_label("At (HH:MM, the patient's time)").fill("19:15")
+    page.get_by_role("button", name="Start check-ins").click()
+    page.wait_for_url("**notice=checkins-set**")
+    assert "every 14 days at 19:15" in page.text_content("#checkins + p")
+    chart = page.get_by_role("img", name="fatigue over time")
+    assert chart.count() == 1
+    assert page.locator("#trend-fatigue circle.point").count() == 4
+    shots = OUTPUT / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    page.locator('section[aria-labelledby="checkins"]').screenshot(
+        path=str(shots / "patient_checkins_section.png")
+    )
