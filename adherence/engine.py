@@ -19,6 +19,7 @@ from adherence.dosing.dispatch import DispatchPolicy, DispatchResult, dispatch_d
 from adherence.dosing.materialize import materialize
 from adherence.messaging.mail import deliver_email
 from adherence.messaging.outbox import Sender, deliver, next_pending
+from adherence.selfcare.step import selfcare_step
 from notifiers.email import EmailChannel
 from notifiers.sms import SmsChannel
 from schedules import Catalog
@@ -84,17 +85,21 @@ def tick(
         status_callback=status_callback,
         clock=clock,
     )
-    care_next = None
+    care_next = selfcare_next = None
     if settings is not None:
         # Flags from what just happened, urgent escalations, digests that are due.
         care_next = care_step(
             session, now=now, catalog=catalog, settings=settings, full=do_materialize
         )
+        # Check-ins due, expired questions, triage for the flare flags just raised.
+        selfcare_next = selfcare_step(
+            session, now=now, checkin_settings=settings.checkins, triage_settings=settings.triage
+        )
     if mailer is not None:
         deliver_email(session, now=now, channel=mailer)
     candidates = [
         t
-        for t in (next_due(session), next_pending(session), care_next, supply_next)
+        for t in (next_due(session), next_pending(session), care_next, supply_next, selfcare_next)
         if t is not None
     ]
     if dispatched.more:

@@ -8,6 +8,7 @@ from adherence.cli import (
     appointment,
     calendar,
     care,
+    checkin,
     coordinator,
     dbcmd,
     enroll,
@@ -45,6 +46,7 @@ app.command("run")(run_cmd.run)
 app.add_typer(calendar.calendar_app, name="calendar")
 app.add_typer(appointment.appointment_app, name="appointment")
 app.add_typer(supply.supply_app, name="supply")
+app.add_typer(checkin.checkin_app, name="checkin")
 # Care team (flags, reports, exports, coordinators, audit). Each module registers its
 # commands on ``app`` through ``register``.
 app.add_typer(care.flag_app, name="flag")

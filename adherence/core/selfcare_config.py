@@ -4,7 +4,35 @@ pydantic model, one field per key, its default written here and nowhere else."""
 
 from __future__ import annotations
 
-from adherence.core.config_fields import _Section
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from adherence.core.config_fields import Positive, _Section
+
+# The check-in questions shipped with the daemon; a clinic adds its own in ``questions_file``.
+BUILT_IN_ITEMS = ("fatigue", "mood", "walking", "new_symptoms")
+
+
+def _codes(value: str) -> str:
+    parts = [p.strip() for p in value.split(",")]
+    bad = [p for p in parts if not p or not p.replace("_", "").isalnum() or len(p) > 32]
+    if bad or not value.strip():
+        raise ValueError(f"{value!r} is not a comma-separated list of question codes")
+    return ",".join(parts)
+
+
+def _thresholds(value: str) -> str:
+    for part in (p.strip() for p in value.split(",") if p.strip()):
+        code, _, number = part.partition(":")
+        if not code.strip() or not number.strip().isdigit() or not 0 <= int(number) <= 10:
+            raise ValueError(f'{part!r} is not code:score with a score 0 to 10 (e.g. "fatigue:8")')
+    return value
+
+
+CodeList = Annotated[str, AfterValidator(_codes)]
+ThresholdList = Annotated[str, AfterValidator(_thresholds)]
+Points = Annotated[int, Field(ge=1, le=10)]
 
 
 class MonitoringSettings(_Section):
@@ -18,9 +46,24 @@ class VisitSettings(_Section):
 class CheckinSettings(_Section):
     """``[checkins]``: the symptom check-in questions and their flag thresholds."""
 
+    items: CodeList = ",".join(BUILT_IN_ITEMS)
+    questions_file: str = ""
+    thresholds: ThresholdList = "fatigue:8,mood:8,walking:8"
+    worsening_points: Points = 3
+    worsening_answers: Positive = 3
+    expires_hours: Positive = 12
+
 
 class TriageSettings(_Section):
     """``[triage]``: the two-question follow-up to a FLARE reply and what the patient is told."""
+
+    expires_hours: Positive = 4
+    closing_en: str = (
+        "{team}: thank you. Your care team will call you. If it is an emergency, call 911/112."
+    )
+    closing_es: str = (
+        "{team}: gracias. Su equipo le llamara. Si es una emergencia, llame al 911/112."
+    )
 
 
 class NudgeSettings(_Section):

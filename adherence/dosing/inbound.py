@@ -2,7 +2,8 @@
 
 ``receive_sms`` writes the inbound message first (once per provider sid, however often
 the provider retries its webhook), finds the active patient with the sender's number and
-applies the text as that patient's reply (``adherence.dosing.replies``). The web layer only
+applies the text as that patient's reply (``adherence.dosing.replies``, or the ``reply``
+handler the caller passes). The web layer only
 checks the webhook's signature, parses its form into an ``InboundSms`` and renders the
 answer.
 """
@@ -10,6 +11,7 @@ answer.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import update
@@ -23,6 +25,10 @@ from schedules import Catalog
 
 log = logging.getLogger("adherence.inbound")
 
+# What applies a patient's text: ``handle_reply`` itself, or a router above this layer that
+# answers open questions first (``adherence.selfcare.router.ReplyRouter``).
+ReplyHandler = Callable[..., ReplyOutcome]
+
 
 def receive_sms(
     session: Session,
@@ -32,6 +38,7 @@ def receive_sms(
     now: datetime,
     snooze_minutes: int = 30,
     horizon_days: int = 35,
+    reply: ReplyHandler = handle_reply,
 ) -> ReplyOutcome | None:
     """Record ``sms`` and apply it as a reply. None when there is nothing to answer: a
     retry of a message already recorded, or a number that is no active patient's (the
@@ -69,7 +76,7 @@ def receive_sms(
     if patient is None:
         log.info("inbound from an unknown number ignored")
         return None
-    outcome = handle_reply(
+    outcome = reply(
         session,
         catalog=catalog,
         patient=patient,

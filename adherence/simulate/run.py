@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from adherence.dosing.replies import handle_reply
 from adherence.dosing.rules import DOSE_MISSED
 from adherence.engine import dispatch_policy, tick
 from adherence.patients.enrollment import EnrollmentError, create_patient, create_plan, create_team
+from adherence.selfcare.router import ReplyRouter
 from adherence.simulate.scenario import Scenario, ScenarioError, SimPatient
 from adherence.storage.db import make_engine, upgrade
 from adherence.storage.models import Dose, Flag, Patient, Plan, RuleEvent
@@ -45,6 +45,8 @@ def run_scenario(
     channel = MemorySms()
     eng = scenario.settings.engine
     policy = dispatch_policy(scenario.settings)
+    # Replies answer an open check-in or triage question first, as the webhook's do.
+    replies = ReplyRouter(scenario.settings.checkins, scenario.settings.triage)
     timeline = Timeline()
     zones: dict[int, ZoneInfo] = {}
     names: dict[int, str] = {}
@@ -124,7 +126,7 @@ def run_scenario(
                 replier = s.get(Patient, pid)
                 assert replier is not None
                 timeline.add(at, zones[pid], type="reply", patient=names[pid], text=text, why=why)
-                outcome = handle_reply(
+                outcome = replies(
                     s,
                     catalog=catalog,
                     patient=replier,

@@ -30,6 +30,7 @@ from adherence.dosing.inbound import receive_sms
 from adherence.messaging.outbox import CALLBACK_PARAM
 from adherence.messaging.receipts import apply_status
 from adherence.metrics import DaemonState
+from adherence.selfcare.router import ReplyRouter
 from adherence.web.api import api_routes
 from adherence.web.calendar import calendar_routes
 from adherence.web.onetap import onetap_routes
@@ -52,6 +53,7 @@ def create_app(
     state = state or DaemonState()
     validator = RequestValidator(settings.twilio.auth_token.get_secret_value())
     public = settings.http.public_base_url.rstrip("/")
+    router = ReplyRouter(settings.checkins, settings.triage)
     web = FastAPI(title="MS adherence daemon", version="0.1.0")
 
     def session() -> Session:
@@ -91,6 +93,7 @@ def create_app(
                 now=clock(),
                 snooze_minutes=settings.engine.snooze_minutes,
                 horizon_days=settings.engine.horizon_days,
+                reply=router,
             )
         if outcome is None:
             return None

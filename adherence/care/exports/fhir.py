@@ -1,6 +1,6 @@
 """The export as a FHIR R4B Bundle (collection): per patient a Patient, a MedicationRequest
 per plan, a MedicationAdministration per dose with a final status and a MedicationDispense
-per pharmacy fill; the team's flags last."""
+per pharmacy fill, the patient-reported answers (``fhir_selfcare``); the team's flags last."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import and_
 from sqlmodel import Session, col
 
+from adherence.care.exports.fhir_selfcare import selfcare_resources
 from adherence.care.exports.read import DoseOut, PatientData, by_id
 from adherence.dosing.plans import plan_times, regimen_for
 from adherence.storage.models import DOSE_FINAL, CareTeam, Dispense, Flag, Patient, Plan
@@ -236,6 +237,10 @@ def write_fhir(
         for fill in data.fills:
             res = _dispense(fill, regimens[fill.plan_id], patient_ref, _urn("plan", fill.plan_id))
             chunk.append(entry(_urn("fill", fill.id), res))
+        # Check-in and triage answers: Observations and a QuestionnaireResponse each.
+        chunk.extend(
+            entry(url, res) for url, res in selfcare_resources(session, p, patient_ref, start, end)
+        )
         yield b"".join(chunk)
     # Flags last, in batches: an old team's flags table may be large (resolved ones are kept).
     whose: Any = col(Flag.team_id) == team.id

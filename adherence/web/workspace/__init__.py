@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 
 from adherence.bootstrap import App
 from adherence.web.workspace.auth import Workspace
+from adherence.web.workspace.checkins import checkin_routes
 from adherence.web.workspace.errors import PageNotFound, install_handlers
 from adherence.web.workspace.flags import flag_routes
 from adherence.web.workspace.patient import patient_routes
@@ -41,6 +42,7 @@ def install_workspace(web: FastAPI, app: App, *, clock: Callable[[], datetime]) 
         patients_routes,
         patient_routes,
         action_routes,
+        checkin_routes,
         team_routes,
     ):
         router.include_router(routes(ws))

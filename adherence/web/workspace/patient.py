@@ -20,6 +20,8 @@ from adherence.care.chart.timeline import read_chart
 from adherence.storage.public import FLAG_TITLES
 from adherence.web.workspace import patient_actions
 from adherence.web.workspace.auth import Viewer, Workspace
+from adherence.web.workspace.checkins import NOTICES as CHECKIN_NOTICES
+from adherence.web.workspace.checkins import checkin_context
 from adherence.web.workspace.errors import PageNotFound
 from adherence.web.workspace.patient_actions import actions_context
 from adherence.web.workspace.render import page
@@ -32,6 +34,7 @@ NOTICES: dict[str, str] = {
     "flag-acknowledged": "Flag acknowledged.",
     "flag-resolved": "Flag resolved.",
     **getattr(patient_actions, "ACTION_NOTICES", {}),
+    **CHECKIN_NOTICES,
 }
 
 TEXTING = {
@@ -102,6 +105,7 @@ def patient_view(
             s, patient, now=now, month=shown, catalog=ws.app.catalog, settings=ws.settings
         )
         actions = actions_context(ws, s, me, patient)
+        checkins = checkin_context(ws, s, patient)
         ws.audit(
             s, me, "read", f"patient:{patient.id}", patient_id=patient.id,
             month=chart.month.first.strftime("%Y-%m"),
@@ -125,4 +129,5 @@ def patient_view(
         dose_status=DOSE_STATUS,
         flag_titles=FLAG_TITLES,
         **actions,
+        **checkins,
     )

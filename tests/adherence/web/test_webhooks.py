@@ -294,3 +294,34 @@ def test_an_inactive_patients_number_is_recorded_but_not_acted_on(
     with Session(hooks.engine) as s:
         found = s.get(Patient, patient.id)
         assert found is not None and found.sms_status == "active"  # not opted out
+
+
+def test_a_checkin_answer_through_the_webhook_is_stored_and_the_next_question_answered(
+    session: Session, catalog: Catalog, hooks: Webhooks
+) -> None:
+    from adherence.core.selfcare_config import CheckinSettings, TriageSettings
+    from adherence.selfcare.cadence import set_cadence
+    from adherence.selfcare.step import selfcare_step
+    from adherence.storage.selfcare import Observation
+
+    now = at(2026, 3, 2, 8)
+    e = enroll(session, catalog, "Aubagio", date(2026, 3, 2), now=now, times=["08:00"])
+    set_cadence(session, patient=e.patient, every_days=7, local_time="18:30",
+                items="fatigue,new_symptoms", settings=CheckinSettings(), now=now, by="x")  # fmt: skip
+    session.commit()
+    selfcare_step(session, now=at(2026, 3, 2, 18, 30), checkin_settings=CheckinSettings(),
+                  triage_settings=TriageSettings())  # fmt: skip
+    hooks.clock[0] = at(2026, 3, 2, 18, 40).astimezone(UTC)
+    answered = hooks.post(
+        "/webhooks/twilio/sms", {"MessageSid": "SMc1", "From": e.patient.phone, "Body": "6"}
+    )
+    assert answered.status_code == 200
+    assert (
+        "<Message>Noted: fatigue 6. (2/2) Any new symptoms this week? Reply Y or N.</Message>"
+        in answered.text
+    )
+    rows = _inbound(hooks)
+    assert [(r.provider_sid, r.intent) for r in rows] == [("SMc1", "checkin")]
+    with Session(hooks.engine) as s:
+        [obs] = s.exec(select(Observation)).all()
+        assert (obs.item, obs.value) == ("fatigue", 6.0)
