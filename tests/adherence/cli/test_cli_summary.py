@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from adherence.storage.models import AuditEvent
 from schedules import Catalog
-from tests.adherence.care.pdf_tools import pdf_pages, pdf_text, tool
+from tests.adherence.care.pdf_tools import pdf_of, pdf_pages, pdf_text, tool
 from tests.adherence.care.summary_seed import Seeded, seed_patient
 from tests.adherence.cli.test_cli_enrollment import Cli, one_error_line, write_config
 
@@ -43,6 +43,7 @@ def test_summary_writes_a_pdf_and_prints_html_and_is_audited(
     cli: Cli, engine: Engine, seeded: Seeded, tmp_path: Path
 ) -> None:
     tool("pdftotext")
+    pdf_of("<p>WeasyPrint and Pango are here</p>")  # else skipped (failed under CI)
     pdf = tmp_path / "visit.pdf"
     pid = seeded.patient.id
     made, html = cli.run_all(
@@ -71,6 +72,7 @@ def test_summary_writes_a_pdf_and_prints_html_and_is_audited(
 def test_summary_pdf_goes_to_a_pipe_but_never_to_a_terminal(
     cli: Cli, engine: Engine, seeded: Seeded
 ) -> None:
+    pdf_of("<p>WeasyPrint and Pango are here</p>")
     args = ["summary", "MRN-4711", "--format", "pdf", "--config", str(cli.config)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADHERENCE_")}
     piped = subprocess.run(cli._command(args, False), capture_output=True, check=False,
