@@ -19,6 +19,7 @@ from adherence.cli import (
     report,
     roster,
     simulate,
+    summary,
     supply,
 )
 from adherence.cli import run as run_cmd
@@ -54,6 +55,7 @@ app.add_typer(coordinator.coordinator_app, name="coordinator")
 care.register(app)
 export.register(app)
 report.register(app)
+summary.register(app)
 coordinator.register(app)
 
 

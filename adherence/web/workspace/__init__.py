@@ -5,7 +5,7 @@ work the call list every morning.
 
 One module per page (``today``: the call list; ``patients``: the list and search;
 ``patient``: one patient's page; ``patient_actions``: its forms (appointments, feed link,
-exports, dose entry); ``flags``: acknowledge and resolve; ``team``: the team's measures), sharing
+exports, dose entry); ``summary``: the visit summary (HTML, PDF); ``flags``: acknowledge and resolve; ``team``: the team's measures), sharing
 ``auth`` (session cookie, CSRF, the team-scoped lookups and the audit row), ``render``
 (Jinja2 templates, security headers) and ``errors`` (sign-in redirect, 403, 404 pages).
 Routes that touch the database are plain ``def`` (FastAPI's threadpool), as in the API.
@@ -27,6 +27,7 @@ from adherence.web.workspace.patient_actions import action_routes
 from adherence.web.workspace.patients import patients_routes
 from adherence.web.workspace.render import STATIC
 from adherence.web.workspace.signin import signin_routes
+from adherence.web.workspace.summary import summary_routes
 from adherence.web.workspace.team import team_routes
 from adherence.web.workspace.today import today_routes
 
@@ -43,6 +44,7 @@ def install_workspace(web: FastAPI, app: App, *, clock: Callable[[], datetime]) 
         patient_routes,
         action_routes,
         checkin_routes,
+        summary_routes,
         team_routes,
     ):
         router.include_router(routes(ws))
