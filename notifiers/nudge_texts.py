@@ -39,3 +39,15 @@ def nudge(topic: str, *, team: str, language: str = "en", line: str = "") -> str
     """The text for ``topic`` (one of ``TOPICS``); raises KeyError for any other."""
     lang = language if language in LANGUAGES else "en"
     return _TEXTS[lang][topic].format(team=team, line=line) + _STOP[lang]
+
+
+_STOPPED = {
+    "en": "{team}: no more tips. Your other texts continue. Ask your care team to restart.",
+    "es": "{team}: no recibirá más consejos. Sus otros mensajes siguen. Pida a su equipo "
+    "reanudarlos.",
+}
+
+
+def stopped(team: str, language: str = "en") -> str:
+    """The answer to TIPS OFF / NO TIPS."""
+    return _STOPPED[language if language in LANGUAGES else "en"].format(team=team)
