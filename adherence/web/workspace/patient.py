@@ -23,6 +23,7 @@ from adherence.web.workspace.auth import Viewer, Workspace
 from adherence.web.workspace.errors import PageNotFound
 from adherence.web.workspace.patient_actions import actions_context
 from adherence.web.workspace.render import page
+from adherence.web.workspace.visits import visits_context
 
 # Out-of-range ids are the same 404 page as unknown ones (not FastAPI's JSON 422).
 MAX_ID = 2**31 - 1
@@ -102,6 +103,7 @@ def patient_view(
             s, patient, now=now, month=shown, catalog=ws.app.catalog, settings=ws.settings
         )
         actions = actions_context(ws, s, me, patient)
+        visits = visits_context(s, patient, now, ws.settings)
         ws.audit(
             s, me, "read", f"patient:{patient.id}", patient_id=patient.id,
             month=chart.month.first.strftime("%Y-%m"),
@@ -125,4 +127,5 @@ def patient_view(
         dose_status=DOSE_STATUS,
         flag_titles=FLAG_TITLES,
         **actions,
+        **visits,
     )
