@@ -13,6 +13,7 @@ from adherence.calendar.visits.due import due_for
 from adherence.core.config import Settings
 from adherence.selfcare.nudges.subscriptions import list_for as nudges_for
 from adherence.storage.models import Patient
+from notifiers.nudge_texts import TOPICS
 
 STATES = {
     "booked": "booked",
@@ -32,4 +33,5 @@ def visits_context(
         "nudges": nudges_for(s, patient),
         "visit_states": STATES,
         "visit_types": TYPES,
+        "nudge_topics": TOPICS,
     }
