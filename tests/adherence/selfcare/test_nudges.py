@@ -251,3 +251,15 @@ def test_bad_input_names_the_field(session: Session) -> None:
             by="t",
             local_time="25:00",
         )
+
+
+def test_an_unknown_topic_in_the_table_is_skipped_not_a_crash(session: Session) -> None:
+    p = patient(session)
+    sub = add(session, patient=p, topic="stress", now=T0, settings=SETTINGS, by="t", every_days=1)
+    sub.topic = "yoga"  # as if written by an import
+    session.add(sub)
+    session.commit()
+    nudge_step(session, now=at(2026, 6, 1, 10), settings=SETTINGS)
+    assert tips(session) == []
+    session.refresh(sub)
+    assert sub.next_at == at(2026, 6, 2, 10)
