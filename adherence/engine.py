@@ -19,6 +19,7 @@ from adherence.dosing.dispatch import DispatchPolicy, DispatchResult, dispatch_d
 from adherence.dosing.materialize import materialize
 from adherence.messaging.mail import deliver_email
 from adherence.messaging.outbox import Sender, deliver, next_pending
+from adherence.selfcare.nudges.step import nudge_step
 from adherence.selfcare.step import selfcare_step
 from notifiers.email import EmailChannel
 from notifiers.sms import SmsChannel
@@ -77,6 +78,8 @@ def tick(
     supply_next = refill_step(
         session, now=now, catalog=catalog, settings=supply, full=do_materialize
     )
+    # Opt-in self-care nudges that are due (none unless a patient chose one).
+    nudges_next = nudge_step(session, now=now, settings=settings) if settings is not None else None
     sent = deliver(
         session,
         now=now,
@@ -99,7 +102,14 @@ def tick(
         deliver_email(session, now=now, channel=mailer)
     candidates = [
         t
-        for t in (next_due(session), next_pending(session), care_next, supply_next, selfcare_next)
+        for t in (
+            next_due(session),
+            next_pending(session),
+            care_next,
+            supply_next,
+            selfcare_next,
+            nudges_next,
+        )
         if t is not None
     ]
     if dispatched.more:

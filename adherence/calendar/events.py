@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from adherence.calendar.visits.feed import visit_events
 from adherence.core.config import Settings
 from adherence.storage.models import (
     DOSE_OPEN,
@@ -252,6 +253,10 @@ def patient_events(
     for appt in appts:
         summary = DISCREET["infusion"] if patient.discreet else f"{what(appt.plan_id)} infusion"
         events.append((appt.at, appointment_event(appt, summary=summary, alarm_minutes=alarm)))
+    # Booked neurology visits and MRI (discreet "Clinic visit" titles by default).
+    events += visit_events(
+        session, patient, start=window.start, end=window.end, alarm_minutes=alarm
+    )
     events.sort(key=lambda pair: (pair[0], pair[1].uid))
     return [ev for _, ev in events]
 

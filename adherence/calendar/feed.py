@@ -31,6 +31,7 @@ from adherence.calendar.links import (
     team_by_token,
     token_hash,
 )
+from adherence.calendar.visits.feed import visits_version
 from adherence.core.config import Settings
 from adherence.storage.models import Appointment, CareTeam, Dose, Patient
 from adherence.storage.utc import from_storage, latest
@@ -129,6 +130,7 @@ def patient_version(
     params = {"patient": patient.id, "start": window.start, "end": window.end}
     d_count, d_max, a_count, a_max = session.connection().execute(_VERSION, params).one()
     d_last, a_last = from_storage(d_max), from_storage(a_max)
+    v_count, v_last = visits_version(session, patient.id, window.start, window.end)
     updated = from_storage(patient.updated_at)
     version = (
         window.start,
@@ -139,8 +141,10 @@ def patient_version(
         d_last,
         a_count,
         a_last,
+        v_count,
+        v_last,
     )
-    return version, latest(updated, d_last, a_last)
+    return version, latest(updated, d_last, a_last, v_last)
 
 
 def team_version(

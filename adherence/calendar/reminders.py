@@ -112,6 +112,12 @@ def reminder_prefix(appointment: Appointment) -> str:
 
 def cancel_reminders(session: Session, appointment: Appointment, now: datetime) -> int:
     """Withdraw this appointment's texts that have not gone out yet."""
+    return withdraw(session, reminder_prefix(appointment), now)
+
+
+def withdraw(session: Session, prefix: str, now: datetime) -> int:
+    """Withdraw the pending texts whose outbox key starts with ``prefix`` (an appointment's
+    or a clinic visit's reminders)."""
     # Session.execute is typed as returning a plain Result; for an UPDATE it is a
     # CursorResult, which carries the row count.
     result = cast(
@@ -119,7 +125,7 @@ def cancel_reminders(session: Session, appointment: Appointment, now: datetime) 
         session.execute(
             update(OutboxMessage)
             .where(
-                col(OutboxMessage.key).startswith(reminder_prefix(appointment)),
+                col(OutboxMessage.key).startswith(prefix),
                 col(OutboxMessage.status) == "pending",
             )
             .values(status="cancelled", next_attempt_at=None, updated_at=now)

@@ -14,6 +14,7 @@ from adherence.cli import (
     enroll,
     export,
     history,
+    nudge,
     plans,
     regimens,
     report,
@@ -21,6 +22,7 @@ from adherence.cli import (
     simulate,
     summary,
     supply,
+    visit,
 )
 from adherence.cli import run as run_cmd
 
@@ -48,6 +50,8 @@ app.add_typer(calendar.calendar_app, name="calendar")
 app.add_typer(appointment.appointment_app, name="appointment")
 app.add_typer(supply.supply_app, name="supply")
 app.add_typer(checkin.checkin_app, name="checkin")
+app.add_typer(visit.visit_app, name="visit")
+app.add_typer(nudge.nudge_app, name="nudge")
 # Care team (flags, reports, exports, coordinators, audit). Each module registers its
 # commands on ``app`` through ``register``.
 app.add_typer(care.flag_app, name="flag")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from adherence.core.config_fields import Positive, _Section
+from adherence.core.config_fields import Positive, TimeOfDay, _Section
 
 # The check-in questions shipped with the daemon; a clinic adds its own in ``questions_file``.
 BUILT_IN_ITEMS = ("fatigue", "mood", "walking", "new_symptoms")
@@ -33,6 +33,34 @@ def _thresholds(value: str) -> str:
 CodeList = Annotated[str, AfterValidator(_codes)]
 ThresholdList = Annotated[str, AfterValidator(_thresholds)]
 Points = Annotated[int, Field(ge=1, le=10)]
+VISIT_TYPE_MAX = 16
+
+
+def _cadences(value: str) -> str:
+    """``"neurology:6,mri:12"``: visit type codes and their cadence in whole months."""
+    seen: set[str] = set()
+    for part in (p.strip() for p in value.split(",") if p.strip()):
+        code, sep, months = part.partition(":")
+        code = code.strip()
+        ok = sep and code.isidentifier() and code.islower() and len(code) <= VISIT_TYPE_MAX
+        if not ok or not months.strip().isdigit() or int(months) <= 0 or code in seen:
+            raise ValueError(
+                f"{part!r} is not TYPE:MONTHS (a lower-case code up to {VISIT_TYPE_MAX} "
+                'letters and a whole number of months, e.g. "neurology:6,mri:12")'
+            )
+        seen.add(code)
+    return value
+
+
+def _months(value: str) -> str:
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if not all(p.isdigit() and 1 <= int(p) <= 12 for p in parts):
+        raise ValueError(f'{value!r} is not a comma-separated list of months 1-12, e.g. "6,7,8"')
+    return value
+
+
+Cadences = Annotated[str, AfterValidator(_cadences)]
+MonthList = Annotated[str, AfterValidator(_months)]
 
 
 class MonitoringSettings(_Section):
@@ -41,6 +69,10 @@ class MonitoringSettings(_Section):
 
 class VisitSettings(_Section):
     """``[visits]``: the clinic's neurology visit and MRI cadences."""
+
+    cadences: Cadences = "neurology:6,mri:12"  # visit type : every this many months
+    window_days: Positive = 30  # a visit is due this many days either side of its date
+    duration_minutes: Positive = 60  # a booked visit's length unless the booking says
 
 
 class CheckinSettings(_Section):
@@ -68,3 +100,9 @@ class TriageSettings(_Section):
 
 class NudgeSettings(_Section):
     """``[nudges]``: the opt-in self-care nudges a clinic offers (off unless a patient opts in)."""
+
+    every_days: Positive = 7  # a new subscription's cadence unless the team chooses one
+    local_time: TimeOfDay = "10:00"  # ... and its time of day, in the patient's zone
+    hot_months: MonthList = "5,6,7,8,9"  # the hydration/cooling nudge is sent only in these
+    quitline_en: str = "1-800-784-8669"  # the smoking-cessation support line, English texts
+    quitline_es: str = "1-855-335-3569"  # ... and Spanish texts

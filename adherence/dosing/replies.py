@@ -33,7 +33,8 @@ from adherence.storage.models import (
     Plan,
     RuleEvent,
 )
-from notifiers import texts
+from adherence.storage.nudges import stop_subscriptions
+from notifiers import nudge_texts, texts
 from schedules import Catalog
 
 TAKEN = {
@@ -81,12 +82,15 @@ REFILL = {"r", "refill", "ordered", "pedido", "receta"}
 REFILL_ORDERED = "refill_ordered"  # the rule event it records, on the reminded plan
 REFILL_PURPOSE = "refill"  # the outbox purpose of a refill text
 
+# Ends the opt-in self-care nudges only (STOP ends every text).
+TIPS_OFF = {"tips off", "no tips", "stop tips", "no mas tips", "sin consejos", "no consejos"}
+
 HELP_REPLY_EVERY = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
 class Intent:
-    kind: str  # taken | skip | snooze | help | stop | start | flare | refill | unknown
+    kind: str  # taken | skip | snooze | help | stop | start | flare | refill | tips_off | unknown
     minutes: int | None = None  # snooze length
     code: str | None = None  # a dose short code named in the text
     site: str | None = None  # the words after T that may name an injection site ("lt")
@@ -115,6 +119,8 @@ def parse_reply(text: str) -> Intent:
         if minutes is not None and not 1 <= minutes <= 720:
             minutes = None
         return Intent("snooze", minutes=minutes)
+    if phrase in TIPS_OFF:
+        return Intent("tips_off")
     if phrase in STOP or (first in STOP and len(words) == 1):
         return Intent("stop")
     if phrase in START or (first in START and len(words) == 1):
@@ -171,6 +177,10 @@ def handle_reply(
         session.add(patient)
         session.commit()
         return ReplyOutcome(intent, answer=texts.answer("resumed", lang, team=team.name))
+    if intent.kind == "tips_off":
+        stop_subscriptions(session, patient.id, now)
+        session.commit()
+        return ReplyOutcome(intent, answer=nudge_texts.stopped(team.name, lang))
     if intent.kind == "help":
         contact = team.phone or team.email
         return ReplyOutcome(intent, answer=texts.help_answer(team.name, contact, lang))

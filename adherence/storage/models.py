@@ -434,6 +434,7 @@ from adherence.storage.selfcare import CheckinSchedule as CheckinSchedule  # noq
 from adherence.storage.selfcare import NudgeSubscription as NudgeSubscription  # noqa: E402
 from adherence.storage.selfcare import Observation as Observation  # noqa: E402
 from adherence.storage.selfcare import Prompt as Prompt  # noqa: E402
+from adherence.storage.visits import Visit as Visit  # noqa: E402
 from adherence.storage.workspace import CallResult as CallResult  # noqa: E402
 from adherence.storage.workspace import ConfirmLink as ConfirmLink  # noqa: E402
 from adherence.storage.workspace import WorkspaceSession as WorkspaceSession  # noqa: E402

@@ -25,6 +25,7 @@ from adherence.web.workspace.checkins import checkin_context
 from adherence.web.workspace.errors import PageNotFound
 from adherence.web.workspace.patient_actions import actions_context
 from adherence.web.workspace.render import page
+from adherence.web.workspace.visits import visits_context
 
 # Out-of-range ids are the same 404 page as unknown ones (not FastAPI's JSON 422).
 MAX_ID = 2**31 - 1
@@ -106,6 +107,7 @@ def patient_view(
         )
         actions = actions_context(ws, s, me, patient)
         checkins = checkin_context(ws, s, patient)
+        visits = visits_context(s, patient, now, ws.settings)
         ws.audit(
             s, me, "read", f"patient:{patient.id}", patient_id=patient.id,
             month=chart.month.first.strftime("%Y-%m"),
@@ -130,4 +132,5 @@ def patient_view(
         flag_titles=FLAG_TITLES,
         **actions,
         **checkins,
+        **visits,
     )

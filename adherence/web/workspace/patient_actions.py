@@ -22,9 +22,13 @@ from adherence.web.workspace.actions.doses import dose_routes
 from adherence.web.workspace.actions.exports import export_routes
 from adherence.web.workspace.actions.feed import feed_routes
 from adherence.web.workspace.actions.forms import NOTICES
+from adherence.web.workspace.actions.visits import VISIT_NOTICES, visit_routes
 from adherence.web.workspace.auth import Viewer, Workspace
 
-ACTION_NOTICES = NOTICES  # ?notice= code -> the sentence the patient page shows
+ACTION_NOTICES = {
+    **NOTICES,
+    **VISIT_NOTICES,
+}  # ?notice= code -> the sentence the patient page shows
 
 
 def actions_context(ws: Workspace, s: Session, viewer: Viewer, patient: Patient) -> dict[str, Any]:
@@ -34,6 +38,6 @@ def actions_context(ws: Workspace, s: Session, viewer: Viewer, patient: Patient)
 
 def action_routes(ws: Workspace) -> APIRouter:
     router = APIRouter()
-    for routes in (appointment_routes, feed_routes, export_routes, dose_routes):
+    for routes in (appointment_routes, feed_routes, export_routes, dose_routes, visit_routes):
         router.include_router(routes(ws))
     return router
