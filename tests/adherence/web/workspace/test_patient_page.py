@@ -211,4 +211,5 @@ def test_the_page_reads_a_fixed_number_of_statements_whatever_the_history(site: 
         c.get(url(site, 0, month="2026-02"))
     finally:
         event.remove(site.engine, "before_cursor_execute", count)
-    assert len(seen) == 2 * short and short < 25
+    # The budget grows by a statement or two per section (check-ins, visits), never per row.
+    assert len(seen) == 2 * short and short < 32
