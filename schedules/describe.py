@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from schedules.catalog import Therapy
 from schedules.options import WEEKDAY_NAMES
-from schedules.pieces import Phase, Regimen
+from schedules.pieces import Phase, Regimen, Step
 
 
 def _amount(phase: Phase, unit: str) -> str:
@@ -113,13 +113,13 @@ def describe(therapy: Therapy, regimen: Regimen) -> list[str]:
                 if mon.until_after_last_dose:
                     when += f", until {mon.until_after_last_dose.words()} after the last dose"
             elif mon.anchor == "dose":
-                offs = ", ".join(o.words() for o in mon.offsets)
                 scope = "the first dose" if mon.first == 1 else "each dose"
-                when = f"at {scope}" if offs == "0 days" else f"{offs} relative to {scope}"
+                when = " and ".join(_relative(o, scope) for o in mon.offsets)
             else:
-                offs = " and ".join(o.words() for o in mon.offsets)
-                when = f"{offs} after the start of {', '.join(mon.phases)}"
-            lines.append(f"    {mon.label}: {when}{mark}")
+                scope = f"the start of {', '.join(mon.phases)}"
+                when = " and ".join(_relative(o, scope) for o in mon.offsets)
+            ref = f"; {mon.source}: {mon.ref}" if mon.ref else f"; {mon.source}"
+            lines.append(f"    {mon.label}: {when}{ref}{mark}")
     if regimen.rules:
         lines.append("  rules:")
         for rule in regimen.rules:
@@ -127,3 +127,12 @@ def describe(therapy: Therapy, regimen: Regimen) -> list[str]:
             lines.append(f"    {rule.type}: {rule.text}{mark}")
     lines.append("  sources: " + "; ".join(therapy.sources))
     return lines
+
+
+def _relative(offset: Step, scope: str) -> str:
+    """ "at the first dose", "14 days before the first dose", "2 months after ..." """
+    if offset.days < 0 or offset.months < 0:
+        return f"{Step(-offset.days, -offset.months).words()} before {scope} (never before Day 1)"
+    if not offset.days and not offset.months:
+        return f"at {scope}"
+    return f"{offset.words()} after {scope}"

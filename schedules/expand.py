@@ -333,7 +333,12 @@ def expand(
     checks: list[Item] = []
     for spec in regimen.monitoring:
         stream = f"monitoring:{spec.name}"
-        unit = "test" if spec.anchor != "dose" or spec.first != 1 else "visit"
+        at_dose = (
+            spec.anchor == "dose"
+            and spec.first == 1
+            and all(not o.days and not o.months for o in spec.offsets)
+        )
+        unit = "visit" if at_dose else "test"
         for n, raw_when in enumerate(_monitoring_dates(spec, start, until, runs, finished)):
             # A check due before Day 1 (LVEF a week before the first infusion) is done on
             # Day 1, before that day's dose: the plan starts on Day 1 and never earlier.

@@ -124,6 +124,7 @@ class Monitoring:
     until_after_last_dose: Step | None = None
     at: time | None = None  # None: the regimen's monitoring time
     source: str = "label"
+    ref: str = ""  # the document and section, e.g. "Gilenya US PI 5.3"
 
 
 @dataclass(frozen=True, slots=True)
