@@ -112,6 +112,9 @@ def describe(therapy: Therapy, regimen: Regimen) -> list[str]:
                     when += f", {mon.count} times"
                 if mon.until_after_last_dose:
                     when += f", until {mon.until_after_last_dose.words()} after the last dose"
+            elif mon.anchor == "before_start":
+                when = _relative(mon.offsets[0], "Day 1").replace(" (never before Day 1)", "")
+                when += ", never before enrolment"
             elif mon.anchor == "dose":
                 scope = "the first dose" if mon.first == 1 else "each dose"
                 when = " and ".join(_relative(o, scope) for o in mon.offsets)

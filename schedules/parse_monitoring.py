@@ -25,10 +25,12 @@ from schedules.fields import (
     _when,
     _whole,
 )
-from schedules.pieces import Monitoring
+from schedules.pieces import BEFORE_START, Monitoring
 from schedules.therapy import ALWAYS, Conditional
 
-ANCHORS = ("start", "dose", "phase_start")
+ANCHORS = ("start", "dose", "phase_start", BEFORE_START)
+# A baseline check is due once, its offset before Day 1: nothing repeats it.
+_NOT_BEFORE_START = ("every", "count", "first", "phases", "until_after_last_dose")
 # A document and a section: "Gilenya US PI 5.3", "Lemtrada US PI 5.1, REMS",
 # "Novantrone US PI Boxed Warning".
 _REF = re.compile(r"^\S+(\s\S+)*\s(\d+(\.\d+)*|Boxed Warning)\b.*$")
@@ -46,7 +48,7 @@ def _ref_text(entry: _Entry, value: Any, path: str) -> str:
 _MONITORING: Schema = {
     "name": _text,
     "label": _text,
-    "anchor": _one_of(ANCHORS, "must be start, dose or phase_start"),
+    "anchor": _one_of(ANCHORS, "must be start, dose, phase_start or before_start"),
     "offset": _duration(signed=True),
     "offsets": _list_of(_duration(signed=True), "expected a list of durations", empty=False),
     "every": _duration(positive=True),
@@ -72,4 +74,12 @@ def parse_monitoring(entry: _Entry, data: Any, path: str) -> Conditional[Monitor
         values["offsets"] = (offset,)
     if values["anchor"] == "phase_start" and not values.get("phases"):
         raise entry.fail(f"{path}phases", "is required for anchor phase_start")
+    if values["anchor"] == BEFORE_START:
+        for key in _NOT_BEFORE_START:
+            if key in values:
+                raise entry.fail(f"{path}{key}", "is not for anchor before_start (due once)")
+        offsets = values.get("offsets", ())
+        negative = len(offsets) == 1 and (offsets[0].days < 0 or offsets[0].months < 0)
+        if not negative:
+            raise entry.fail(f"{path}offset", "anchor before_start needs one negative offset")
     return Conditional(Monitoring(**values), when)

@@ -23,7 +23,14 @@ MON_2_MAR = date(2026, 3, 2)
 # exams, the fumarates' lymphocyte counts) are tested in test_monitoring.py; this file's
 # expected lists predate them.
 _NEWER_CHECKS = frozenset(
-    f"monitoring:{n}" for n in ("baseline", "lymphocytes-before", "eye-exam", "lymphocyte-count")
+    f"monitoring:{n}"
+    for n in (
+        "baseline",
+        "lymphocytes-before",
+        "lymphocytes-before-2",
+        "eye-exam",
+        "lymphocyte-count",
+    )
 )
 
 
