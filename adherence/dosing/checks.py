@@ -8,7 +8,9 @@ a check missed: the clinic records it done (``confirm(via="clinic")``), and one 
 ``overdue_days`` after its date raises ``monitoring_overdue`` (``adherence.care.flags``).
 
 No state beyond the dose row: the outbox key ``dose:ID:check:N`` (N days before) makes each
-reminder go once, and ``next_action_at`` is the next reminder's moment.
+reminder go once, and ``next_action_at`` is the next reminder's moment. Materialising sets
+a check's first action a week and a day ahead of it (``REMIND_BEFORE``; it does not read the
+settings); the first action here moves it to the first reminder the settings ask for.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from adherence.core.selfcare_config import MAX_REMIND_DAYS, MonitoringSettings
+from adherence.core.selfcare_config import MonitoringSettings
 from adherence.dosing import onetap
 from adherence.messaging.outbox import enqueue
 from adherence.storage.models import CareTeam, Dose, Patient
@@ -28,10 +30,6 @@ from notifiers import texts
 from schedules.localtime import local_instant, parse_hhmm
 
 log = logging.getLogger("adherence.dispatch")
-
-# Materialising sets a check's first action this far ahead of it; dispatch then moves it
-# to the first reminder the settings ask for (materialising does not read the settings).
-FIRST_LOOK = timedelta(days=MAX_REMIND_DAYS + 1)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from adherence.dosing.checks import FIRST_LOOK
+from adherence.core.selfcare_config import MAX_REMIND_DAYS
 from adherence.dosing.plans import expected_items, late_window, window_closes
 from adherence.storage.db import insert_ignoring_existing
 from adherence.storage.models import Dose, Patient, Plan
@@ -29,7 +29,7 @@ REMIND_BEFORE = {
     "dose": timedelta(0),
     "infusion": timedelta(days=1),
     # Dispatch moves a check's first action to its first reminder (``dosing.checks``).
-    "monitoring": FIRST_LOOK,
+    "monitoring": timedelta(days=MAX_REMIND_DAYS + 1),
 }
 
 

@@ -28,6 +28,7 @@ FLAG_TITLES: dict[str, str] = {
     "silence": "no answer to texts",
     "flare_reported": "patient reported a flare",
     "refill_overdue": "home supply ran out and no refill was dispensed",
+    "monitoring_overdue": "label check not recorded done inside its window",
 }
 
 
