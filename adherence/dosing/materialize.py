@@ -174,6 +174,8 @@ def _materialize_batch(
         for item in items:
             if item.at < cutoff:
                 continue  # before the plan was enrolled (or restarted): not ours to track
+            if item.day < 1 and item.local_date < today - timedelta(days=1):
+                continue  # a baseline check (before Day 1) already past: as ``since`` does
             key = (epoch, item.key)
             expected_keys.add(key)
             found = have.get(key)

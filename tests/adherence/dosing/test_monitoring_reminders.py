@@ -244,3 +244,26 @@ def test_segment_counting_knows_gsm7_from_ucs2() -> None:
     assert texts.sms_units("€") == ("gsm7", 2)  # an extension character: two septets
     assert texts.sms_units("clínica") == ("ucs2", 7)  # í is not GSM-7
     assert not texts.one_segment("í" + "a" * 70)
+
+
+def test_a_baseline_check_before_day_1_is_reminded_like_any_check(
+    session: Session, catalog: Catalog
+) -> None:
+    # Enrolled on 1 Feb for a start on 2 Mar: the baseline is due 14 days before, 16 Feb.
+    e = enroll(session, catalog, "Aubagio", START, now=at(2026, 2, 1, 10))
+    materialize(session, now=at(2026, 2, 14), catalog=catalog, horizon_days=5)
+    (baseline,) = session.exec(
+        select(Dose).where(Dose.plan_id == e.plan.id, Dose.kind == "monitoring")
+    ).all()
+    assert (baseline.local_date, baseline.day) == (date(2026, 2, 16), -13)
+    _run(session, catalog, at(2026, 2, 14), at(2026, 2, 17))
+    assert [t for t, _ in _texts(session, baseline)] == ["15 09:00", "16 09:00"]
+
+
+def test_no_baseline_check_for_a_plan_enrolled_on_day_1(session: Session, catalog: Catalog) -> None:
+    e = enroll(session, catalog, "Aubagio", START, now=at(2026, 3, 2, 0, 5))
+    materialize(session, now=at(2026, 3, 2, 0, 5), catalog=catalog, horizon_days=35)
+    rows = session.exec(
+        select(Dose.local_date).where(Dose.plan_id == e.plan.id, Dose.kind == "monitoring")
+    ).all()
+    assert rows == [date(2026, 4, 2)]  # the first ALT test only
