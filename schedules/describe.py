@@ -113,14 +113,19 @@ def describe(therapy: Therapy, regimen: Regimen) -> list[str]:
                 if mon.until_after_last_dose:
                     when += f", until {mon.until_after_last_dose.words()} after the last dose"
             elif mon.anchor == "before_start":
-                when = _relative(mon.offsets[0], "Day 1").replace(" (never before Day 1)", "")
-                when += ", never before enrolment"
+                when = _relative(mon.offsets[0], "Day 1") + ", never before enrolment"
             elif mon.anchor == "dose":
                 scope = "the first dose" if mon.first == 1 else "each dose"
                 when = " and ".join(_relative(o, scope) for o in mon.offsets)
+                if any(o.days < 0 or o.months < 0 for o in mon.offsets):
+                    when += " (never before Day 1)"
             else:
-                scope = f"the start of {', '.join(mon.phases)}"
-                when = " and ".join(_relative(o, scope) for o in mon.offsets)
+                each = "each of " if len(mon.phases) > 1 else ""
+                scope = f"the start of {each}{', '.join(mon.phases)}"
+                if all(o.days > 0 or o.months > 0 for o in mon.offsets):
+                    when = f"{' and '.join(o.words() for o in mon.offsets)} after {scope}"
+                else:
+                    when = " and ".join(_relative(o, scope) for o in mon.offsets)
             ref = f"; {mon.source}: {mon.ref}" if mon.ref else f"; {mon.source}"
             lines.append(f"    {mon.label}: {when}{ref}{mark}")
     if regimen.rules:
@@ -133,9 +138,9 @@ def describe(therapy: Therapy, regimen: Regimen) -> list[str]:
 
 
 def _relative(offset: Step, scope: str) -> str:
-    """ "at the first dose", "14 days before the first dose", "2 months after ..." """
+    """'at the first dose', '7 days before each dose', '2 months after the start of ...'."""
     if offset.days < 0 or offset.months < 0:
-        return f"{Step(-offset.days, -offset.months).words()} before {scope} (never before Day 1)"
+        return f"{Step(-offset.days, -offset.months).words()} before {scope}"
     if not offset.days and not offset.months:
         return f"at {scope}"
     return f"{offset.words()} after {scope}"
