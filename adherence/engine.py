@@ -45,6 +45,7 @@ def dispatch_policy(settings: Settings) -> DispatchPolicy:
         confirm_links=settings.sms.confirm_links,
         public_base_url=settings.http.public_base_url,
         max_length=settings.sms.max_length,
+        monitoring=settings.monitoring,
     )
 
 

@@ -64,6 +64,59 @@ def reminder(t: DoseText) -> str:
     return template.format(team=t.team, what=_what(t), time=t.local_time, date=t.local_date)
 
 
+# --- label monitoring: a check's reminders (the day before, on the day) ---------------------
+
+# {when} is one of _CHECK_WHEN. Discreet: "a clinic check", never the lab or exam, unless the
+# patient opted in and the named text still fits one SMS segment. Spanish avoids the accents
+# GSM-7 lacks (á, í, ó, ú) so that it stays a 160-character segment.
+_CHECK = {
+    "en": "{team}: you have a clinic check {when}. Reply HELP for contact.",
+    "es": "{team}: tiene un control médico {when}. Responda AYUDA para contacto.",
+}
+_CHECK_NAMED = {
+    "en": "{team}: you have a clinic check {when}: {what}. Reply HELP for contact.",
+    "es": "{team}: tiene un control médico {when}: {what}. Responda AYUDA para contacto.",
+}
+_CHECK_WHEN = {
+    "en": ("today", "tomorrow", "on {date}"),
+    "es": ("hoy", "mañana", "el {date}"),
+}
+
+
+def check_reminder(t: DoseText, days_before: int) -> str:
+    """The reminder of a label check ``days_before`` its date (0: on the day); the check
+    is named only for a patient who opted in, and only when that fits one segment."""
+    lang = _lang(t.language)
+    words = _CHECK_WHEN[lang]
+    when = words[days_before] if days_before < 2 else words[2].format(date=t.local_date)
+    plain = _CHECK[lang].format(team=t.team, when=when)
+    if t.discreet or not t.what:
+        return plain
+    named = _CHECK_NAMED[lang].format(team=t.team, when=when, what=t.what)
+    return named if one_segment(named) else plain
+
+
+# GSM 03.38: the basic set (one septet each) and the extension set (two septets each).
+_GSM7 = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXT = frozenset("^{}\\[~]|€\f")
+
+
+def sms_units(text: str) -> tuple[str, int]:
+    """``("gsm7", septets)`` when GSM-7 can carry ``text``, else ``("ucs2", UTF-16 units)``."""
+    if all(c in _GSM7 or c in _GSM7_EXT for c in text):
+        return "gsm7", sum(2 if c in _GSM7_EXT else 1 for c in text)
+    return "ucs2", len(text.encode("utf-16-le")) // 2
+
+
+def one_segment(text: str) -> bool:
+    """Fits one SMS segment: 160 GSM-7 septets, or 70 UCS-2 units."""
+    encoding, units = sms_units(text)
+    return units <= (160 if encoding == "gsm7" else 70)
+
+
 def nudge(t: DoseText) -> str:
     return _NUDGE[_lang(t.language)].format(team=t.team, what=_what(t), time=t.local_time)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from schedules.catalog import Therapy
 from schedules.options import WEEKDAY_NAMES
-from schedules.pieces import Phase, Regimen
+from schedules.pieces import Phase, Regimen, Step
 
 
 def _amount(phase: Phase, unit: str) -> str:
@@ -112,14 +112,22 @@ def describe(therapy: Therapy, regimen: Regimen) -> list[str]:
                     when += f", {mon.count} times"
                 if mon.until_after_last_dose:
                     when += f", until {mon.until_after_last_dose.words()} after the last dose"
+            elif mon.anchor == "before_start":
+                when = _relative(mon.offsets[0], "Day 1") + ", never before enrolment"
             elif mon.anchor == "dose":
-                offs = ", ".join(o.words() for o in mon.offsets)
                 scope = "the first dose" if mon.first == 1 else "each dose"
-                when = f"at {scope}" if offs == "0 days" else f"{offs} relative to {scope}"
+                when = " and ".join(_relative(o, scope) for o in mon.offsets)
+                if any(o.days < 0 or o.months < 0 for o in mon.offsets):
+                    when += " (never before Day 1)"
             else:
-                offs = " and ".join(o.words() for o in mon.offsets)
-                when = f"{offs} after the start of {', '.join(mon.phases)}"
-            lines.append(f"    {mon.label}: {when}{mark}")
+                each = "each of " if len(mon.phases) > 1 else ""
+                scope = f"the start of {each}{', '.join(mon.phases)}"
+                if all(o.days > 0 or o.months > 0 for o in mon.offsets):
+                    when = f"{' and '.join(o.words() for o in mon.offsets)} after {scope}"
+                else:
+                    when = " and ".join(_relative(o, scope) for o in mon.offsets)
+            ref = f"; {mon.source}: {mon.ref}" if mon.ref else f"; {mon.source}"
+            lines.append(f"    {mon.label}: {when}{ref}{mark}")
     if regimen.rules:
         lines.append("  rules:")
         for rule in regimen.rules:
@@ -127,3 +135,12 @@ def describe(therapy: Therapy, regimen: Regimen) -> list[str]:
             lines.append(f"    {rule.type}: {rule.text}{mark}")
     lines.append("  sources: " + "; ".join(therapy.sources))
     return lines
+
+
+def _relative(offset: Step, scope: str) -> str:
+    """'at the first dose', '7 days before each dose', '2 months after the start of ...'."""
+    if offset.days < 0 or offset.months < 0:
+        return f"{Step(-offset.days, -offset.months).words()} before {scope}"
+    if not offset.days and not offset.months:
+        return f"at {scope}"
+    return f"{offset.words()} after {scope}"

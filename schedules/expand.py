@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from schedules.items import DOSE, MONITORING, Item
 from schedules.localtime import add_months, irregular_ordinals, local_instant
-from schedules.pieces import Monitoring, Phase, Regimen, Step
+from schedules.pieces import BEFORE_START, Monitoring, Phase, Regimen, Step
 
 _KIND_ORDER = {MONITORING: 0, "infusion": 1, DOSE: 2}
 _NO_STEP = Step()  # made once: a frozen dataclass costs a few microseconds to build
@@ -301,9 +301,16 @@ def expand(
     weekdays: Sequence[int] = (),
     rebases: Mapping[int, date] | None = None,
     since: date | None = None,
+    enrolled: date | None = None,
 ) -> list[Item]:
     """Every dose, infusion and monitoring item from ``since`` (default: Day 1) to
-    ``until`` inclusive, in time order, at local wall-clock times in ``zone``."""
+    ``until`` inclusive, in time order, at local wall-clock times in ``zone``.
+
+    A ``before_start`` check (a baseline lab before the first dose) is due its offset
+    before Day 1, whatever ``since`` says, but only for a plan ``enrolled`` before Day 1
+    and no earlier than the day after enrolment (so never before it), while that is still
+    before Day 1. Without ``enrolled``, or enrolled on or after Day 1, there is none: the
+    baseline came before the plan did, and every item is then on or after Day 1."""
     slots = tuple(sorted(times)) if times else regimen.default_times
     if len(slots) != regimen.times_per_day:
         raise ValueError(
@@ -333,7 +340,15 @@ def expand(
     checks: list[Item] = []
     for spec in regimen.monitoring:
         stream = f"monitoring:{spec.name}"
-        unit = "test" if spec.anchor != "dose" or spec.first != 1 else "visit"
+        if spec.anchor == BEFORE_START:
+            checks += _before_start(spec, regimen, start, until, enrolled, zone)
+            continue
+        at_dose = (
+            spec.anchor == "dose"
+            and spec.first == 1
+            and all(not o.days and not o.months for o in spec.offsets)
+        )
+        unit = "visit" if at_dose else "test"
         for n, raw_when in enumerate(_monitoring_dates(spec, start, until, runs, finished)):
             # A check due before Day 1 (LVEF a week before the first infusion) is done on
             # Day 1, before that day's dose: the plan starts on Day 1 and never earlier.
@@ -576,12 +591,48 @@ def _positions(days: Sequence[int], irregular: Sequence[int]) -> list[int]:
 
 def _needs_history(regimen: Regimen) -> bool:
     """Monitoring counted from doses needs every occasion, not only recent ones."""
-    return any(m.anchor != "start" for m in regimen.monitoring)
+    return any(m.anchor not in ("start", BEFORE_START) for m in regimen.monitoring)
+
+
+def _before_start(
+    spec: Monitoring,
+    regimen: Regimen,
+    start: date,
+    until: date,
+    enrolled: date | None,
+    zone: ZoneInfo,
+) -> list[Item]:
+    """The one item of a ``before_start`` check, or none (see ``expand``)."""
+    if enrolled is None or enrolled >= start:
+        return []
+    due = max(spec.offsets[0].times(start, 1), enrolled + timedelta(days=1))
+    if due >= start or due > until:
+        return []
+    t = spec.at or regimen.monitoring_time
+    day = due.toordinal() - start.toordinal() + 1  # 0 or less: before Day 1
+    return [
+        Item(
+            f"monitoring:{spec.name}",
+            0,
+            0,
+            local_instant(due, t, zone),
+            due,
+            t,
+            day,
+            1,
+            "test",
+            MONITORING,
+            "monitoring",
+            spec.label,
+        )
+    ]
 
 
 def _monitoring_lookahead(specs: Sequence[Monitoring]) -> int:
     back = 0
     for spec in specs:
+        if spec.anchor == BEFORE_START:
+            continue  # counted from Day 1, not from doses
         for off in spec.offsets:
             if off.days < 0 or off.months < 0:
                 back = max(back, -off.days + 31 * max(0, -off.months))

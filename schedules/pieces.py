@@ -104,13 +104,18 @@ class Phase:
         )
 
 
+BEFORE_START = "before_start"
+
+
 @dataclass(frozen=True, slots=True)
 class Monitoring:
     """Monitoring the label requires, expanded as items of kind ``monitoring``.
 
     ``anchor`` is ``start`` (Day 1 + offset, then ``every``), ``dose`` (each occasion,
-    or the first ``first`` of them, in ``phases``), or ``phase_start`` (the first
-    occasion of each phase in ``phases``); ``offsets`` are added to the anchor.
+    or the first ``first`` of them, in ``phases``), ``phase_start`` (the first
+    occasion of each phase in ``phases``), or ``before_start`` (once, its negative
+    offset before Day 1, never before the plan's enrolment: a baseline check);
+    ``offsets`` are added to the anchor.
     """
 
     name: str
@@ -124,6 +129,7 @@ class Monitoring:
     until_after_last_dose: Step | None = None
     at: time | None = None  # None: the regimen's monitoring time
     source: str = "label"
+    ref: str = ""  # the document and section, e.g. "Gilenya US PI 5.3"
 
 
 @dataclass(frozen=True, slots=True)

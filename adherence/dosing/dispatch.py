@@ -1,7 +1,7 @@
 """The reminder step: act on every dose whose ``next_action_at`` has come.
 
-For each due dose: the reminder at its time (a day ahead for appointments and
-monitoring), nudges while there is no answer (held back by quiet hours, never the
+For each due dose: the reminder at its time (a day ahead for appointments; label checks
+have theirs in ``checks``), nudges while there is no answer (held back by quiet hours, never the
 dose-time reminder itself), a snoozed reminder, and ``missed`` once the label's late
 window closes, which hands over to the label rules. Rows are claimed with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so two workers never act on the same dose.
@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from adherence.core.selfcare_config import MonitoringSettings
 from adherence.dosing import onetap
+from adherence.dosing.checks import act_on_check
 from adherence.dosing.materialize import materialize
 from adherence.dosing.plans import regimen_for
 from adherence.dosing.rules import DOSE_MISSED, after_missed, record
@@ -44,6 +46,8 @@ class DispatchPolicy:
     confirm_links: bool = False
     public_base_url: str = ""
     max_length: int = 160
+    # Label checks: their reminder days and time (``[monitoring]``).
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
 
 
 @dataclass
@@ -204,13 +208,22 @@ def _act(
     if dose.status not in DOSE_OPEN or plan.status != "active" or not patient.active:
         dose.next_action_at = None
         return
+    if dose.kind == "monitoring":
+        # A lab or exam: its reminders (``checks``); recorded by the clinic, never "missed".
+        result.reminders += act_on_check(
+            session,
+            dose,
+            patient,
+            team,
+            now=now,
+            settings=policy.monitoring,
+            quiet_end=in_quiet_hours(patient, now),
+        )
+        return
     therapy = catalog.get(plan.regimen)
     brand = therapy.brands[0] if therapy.brands else therapy.name
     closes = dose.window_closes_at
     if now >= closes:
-        if dose.kind == "monitoring":
-            dose.next_action_at = None  # a lab is recorded by the clinic, never "missed" here
-            return
         if dose.status == "scheduled" and dose.kind == "dose" and patient.sms_status == "active":
             # Its time came and went while nothing ran (the daemon was down): a reminder
             # this late is worse than none, so it is recorded as not sent, never sent.
@@ -259,7 +272,7 @@ def _act(
     can_text = patient.sms_status == "active"
     if dose.status == "scheduled":
         if dose.kind != "dose" and now < dose.due_at:
-            # Appointment or monitoring: the day-before reminder; then wait for the clinic.
+            # An appointment: the day-before reminder; then wait for the clinic.
             if can_text:
                 _send(
                     session,

@@ -17,6 +17,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from adherence.core.selfcare_config import MAX_REMIND_DAYS
 from adherence.dosing.plans import expected_items, late_window, window_closes
 from adherence.storage.db import insert_ignoring_existing
 from adherence.storage.models import Dose, Patient, Plan
@@ -27,7 +28,8 @@ from schedules.items import MONITORING
 REMIND_BEFORE = {
     "dose": timedelta(0),
     "infusion": timedelta(days=1),
-    "monitoring": timedelta(days=1),
+    # Dispatch moves a check's first action to its first reminder (``dosing.checks``).
+    "monitoring": timedelta(days=MAX_REMIND_DAYS + 1),
 }
 
 
@@ -172,6 +174,8 @@ def _materialize_batch(
         for item in items:
             if item.at < cutoff:
                 continue  # before the plan was enrolled (or restarted): not ours to track
+            if item.day < 1 and item.local_date < today - timedelta(days=1):
+                continue  # a baseline check (before Day 1) already past: as ``since`` does
             key = (epoch, item.key)
             expected_keys.add(key)
             found = have.get(key)

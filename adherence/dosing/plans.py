@@ -60,5 +60,7 @@ def expected_items(
         times=plan_times(plan),
         rebases=plan.rebases,
         since=since,
+        # A baseline check is never due before enrolment; a restarted plan has none.
+        enrolled=plan.created_at.astimezone(zone).date() if plan.epoch == 0 else plan.epoch_start,
     )
     return regimen, items

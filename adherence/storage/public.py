@@ -29,6 +29,7 @@ FLAG_TITLES: dict[str, str] = {
     "flare_reported": "patient reported a flare",
     "refill_overdue": "home supply ran out and no refill was dispensed",
     "symptom_worse": "check-in answer over the threshold or sharply worse",
+    "monitoring_overdue": "label check not recorded done inside its window",
 }
 
 

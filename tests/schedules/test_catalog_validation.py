@@ -182,6 +182,7 @@ offset = "1 month"
 every = "1 month"
 count = 6
 source = "label"
+ref = "Aubagio US PI 5.1"
 
 [[therapy.rules]]
 type = "late_window"
@@ -411,6 +412,7 @@ every = "1 day"
 name = "lab"
 label = "A blood test"
 anchor = "start"
+ref = "A US PI 5.1"
 """
 
 

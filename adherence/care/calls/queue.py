@@ -9,7 +9,7 @@ Tiers, most serious first:
    any flag raised as urgent;
 2. missed doses in a row (more missed first), a titration restarted at Day 1;
 3. refill overdue (flagged first), then home supply running out (run-out soonest first);
-4. an infusion outside its window;
+4. an infusion outside its window, a label check (lab, exam) not recorded inside its window;
 5. low PDC (lowest first), silence.
 Inside a tier, the older reason (``first_at``) first.
 
@@ -53,6 +53,7 @@ TIERS: dict[str, int] = {
     "refill_overdue": 3,
     SUPPLY: 3,
     "infusion_overdue": 4,
+    "monitoring_overdue": 4,
     "low_pdc": 5,
     "silence": 5,
 }

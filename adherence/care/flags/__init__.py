@@ -4,12 +4,13 @@
 listing, acknowledging and resolving them, their JSON, and the errors the CLI and the API
 turn into messages. ``rules`` owns what raises them: ``evaluate`` and the rules it runs
 (missed doses, overdue infusions, rule events, texting status, silence, low PDC) on the care
-step of a tick. ``refill`` owns the home-supply step (refill texts through
+step of a tick; ``monitoring`` the ``monitoring_overdue`` flag of label checks not recorded. ``refill`` owns the home-supply step (refill texts through
 ``adherence.supply``, the ``refill_overdue`` flag and its resolution by a newer fill), which
 the engine runs on every tick. The public names of ``store`` and ``rules`` are re-exported
 here.
 """
 
+from adherence.care.flags.monitoring import monitoring_overdue_rule, resolve_recorded
 from adherence.care.flags.rules import (
     EVENT_RULES,
     PDC_BATCH,
@@ -56,10 +57,12 @@ __all__ = [
     "list_flags",
     "missed_doses_rule",
     "missed_threshold",
+    "monitoring_overdue_rule",
     "open_key",
     "pdc_rule",
     "raise_flag",
     "resolve",
+    "resolve_recorded",
     "silence_rule",
     "sms_status_rule",
 ]

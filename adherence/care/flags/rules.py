@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
+from adherence.care.flags.monitoring import monitoring_overdue_rule, resolve_recorded
 from adherence.care.flags.store import raise_flag
 from adherence.core.config import Settings
 from adherence.dosing.rules import DOSE_MISSED
@@ -479,8 +480,10 @@ def evaluate(
     flags = event_rules(session, now=now)
     flags += missed_doses_rule(session, now=now, catalog=catalog, settings=settings, full=full)
     flags += sms_status_rule(session, now=now)
+    resolve_recorded(session, now=now)  # a check recorded since: its flag resolves now
     if full:
         flags += infusion_rule(session, now=now)
+        flags += monitoring_overdue_rule(session, now=now, settings=settings.monitoring)
         flags += silence_rule(session, now=now, settings=settings)
         flags += pdc_rule(session, now=now, catalog=catalog, settings=settings)
     return flags
