@@ -13,34 +13,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from schedules import Item, OptionError, expand, load_catalog
+from tests.schedules.therapy_items import without_newer_checks
 
 CATALOG = load_catalog()
 UTC = ZoneInfo("UTC")
 MON_2_MAR = date(2026, 3, 2)
 
 
-# The label checks the monitoring catalog added (baseline checks before the first dose, eye
-# exams, the fumarates' lymphocyte counts) are tested in test_monitoring.py; this file's
-# expected lists predate them.
-_NEWER_CHECKS = frozenset(
-    f"monitoring:{n}"
-    for n in (
-        "baseline",
-        "lymphocytes-before",
-        "lymphocytes-before-2",
-        "eye-exam",
-        "lymphocyte-count",
-    )
-)
-
-
-def _without_newer_checks(items: list[Item]) -> list[Item]:
-    return [i for i in items if i.stream not in _NEWER_CHECKS]
-
-
 def plan(name: str, start: date, until: date, **options: str) -> list[Item]:
     regimen = CATALOG.get(name).regimen(options)
-    return _without_newer_checks(expand(regimen, start=start, zone=UTC, until=until))
+    return without_newer_checks(expand(regimen, start=start, zone=UTC, until=until))
 
 
 def doses(items: list[Item]) -> list[tuple[date, float]]:

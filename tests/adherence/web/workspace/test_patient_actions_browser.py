@@ -25,21 +25,28 @@ def open_patient(page: Any, site: Site, ext: str) -> int:
     return pid
 
 
+def appointments(page: Any) -> Any:
+    """The Appointments section: the visits section has its own Date and Time fields."""
+    return page.get_by_role("region", name="Appointments")
+
+
 def no_sideways_scroll(page: Any) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
 def test_browser_book_an_infusion_outside_the_window_with_a_reason(page: Any, site: Site) -> None:
     open_patient(page, site, "N-4")
-    page.get_by_label("Date", exact=True).fill("2026-04-06")
-    page.get_by_label("Time", exact=True).fill("10:30")
-    page.get_by_label("Location (optional, shown to the patient)").fill("Infusion suite 2")
+    appointments(page).get_by_label("Date", exact=True).fill("2026-04-06")
+    appointments(page).get_by_label("Time", exact=True).fill("10:30")
+    appointments(page).get_by_label("Location (optional, shown to the patient)").fill(
+        "Infusion suite 2"
+    )
     page.get_by_role("button", name="Book appointment").click()
     alert = page.get_by_role("alert")
     assert "outside this infusion's allowed window" in alert.inner_text()
     # Answered again with what was typed, and now the reason the label's window is broken.
-    assert page.get_by_label("Date", exact=True).input_value() == "2026-04-06"
-    page.get_by_label("Reason to book it outside the label's window (required)").fill(
+    assert appointments(page).get_by_label("Date", exact=True).input_value() == "2026-04-06"
+    appointments(page).get_by_label("Reason to book it outside the label's window (required)").fill(
         "patient travelling until April"
     )
     page.get_by_role("button", name="Book outside the window").click()
@@ -55,12 +62,12 @@ def test_browser_book_an_infusion_outside_the_window_with_a_reason(page: Any, si
 
 def test_browser_move_an_appointment(page: Any, site: Site) -> None:
     open_patient(page, site, "N-4")
-    page.get_by_label("Date", exact=True).fill("2026-03-25")
-    page.get_by_label("Time", exact=True).fill("09:00")
+    appointments(page).get_by_label("Date", exact=True).fill("2026-03-25")
+    appointments(page).get_by_label("Time", exact=True).fill("09:00")
     page.get_by_role("button", name="Book appointment").click()
     page.get_by_text("Move", exact=True).click()  # the row's disclosure
-    page.get_by_label("New date").fill("2026-03-27")
-    page.get_by_label("New time").fill("13:45")
+    appointments(page).get_by_label("New date").fill("2026-03-27")
+    appointments(page).get_by_label("New time").fill("13:45")
     page.get_by_role("button", name="Move appointment").click()
     assert "Appointment moved" in page.get_by_role("status").first.inner_text()
     assert (

@@ -84,8 +84,9 @@ def test_browser_start_checkins_and_read_the_trend(page: Any, site: Site) -> Non
         s.commit()
     sign_in(page, site, site.north)
     page.goto(f"{site.base}/workspace/patients/{pid}#checkins")
-    page.get_by_label("Every (days)").fill("14")
-    page.get_by_label("At (HH:MM, the patient's time)").fill("19:15")
+    checkins = page.get_by_role("region", name="Symptom check-ins")  # nudges ask "every" too
+    checkins.get_by_label("Every (days)").fill("14")
+    checkins.get_by_label("At (HH:MM, the patient's time)").fill("19:15")
     page.get_by_role("button", name="Start check-ins").click()
     page.wait_for_url("**notice=checkins-set**")
     assert "every 14 days at 19:15" in page.text_content("#checkins + p")
