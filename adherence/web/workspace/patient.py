@@ -23,6 +23,7 @@ from adherence.web.workspace.auth import Viewer, Workspace
 from adherence.web.workspace.checkins import NOTICES as CHECKIN_NOTICES
 from adherence.web.workspace.checkins import checkin_context
 from adherence.web.workspace.errors import PageNotFound
+from adherence.web.workspace.monitoring import monitoring_context
 from adherence.web.workspace.patient_actions import actions_context
 from adherence.web.workspace.render import page
 from adherence.web.workspace.visits import visits_context
@@ -108,6 +109,7 @@ def patient_view(
         actions = actions_context(ws, s, me, patient)
         checkins = checkin_context(ws, s, patient)
         visits = visits_context(s, patient, now, ws.settings)
+        checks = monitoring_context(s, patient, now, ws.settings)
         ws.audit(
             s, me, "read", f"patient:{patient.id}", patient_id=patient.id,
             month=chart.month.first.strftime("%Y-%m"),
@@ -133,4 +135,5 @@ def patient_view(
         **actions,
         **checkins,
         **visits,
+        **checks,
     )

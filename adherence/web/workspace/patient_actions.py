@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from adherence.storage.models import Patient
 from adherence.web.workspace.actions.appointments import appointment_routes
+from adherence.web.workspace.actions.checks import CHECK_NOTICES, check_routes
 from adherence.web.workspace.actions.context import build
 from adherence.web.workspace.actions.doses import dose_routes
 from adherence.web.workspace.actions.exports import export_routes
@@ -28,6 +29,7 @@ from adherence.web.workspace.auth import Viewer, Workspace
 ACTION_NOTICES = {
     **NOTICES,
     **VISIT_NOTICES,
+    **CHECK_NOTICES,
 }  # ?notice= code -> the sentence the patient page shows
 
 
@@ -38,6 +40,7 @@ def actions_context(ws: Workspace, s: Session, viewer: Viewer, patient: Patient)
 
 def action_routes(ws: Workspace) -> APIRouter:
     router = APIRouter()
-    for routes in (appointment_routes, feed_routes, export_routes, dose_routes, visit_routes):
+    for routes in (appointment_routes, feed_routes, export_routes, dose_routes, visit_routes,
+                   check_routes):  # fmt: skip
         router.include_router(routes(ws))
     return router

@@ -10,6 +10,7 @@ nothing is changed and a 422 page names the field. Times are the patient's wall 
 - ``POST /patients/{id}/visits`` (type, date, time, location)
 - ``POST /visits/{id}/move`` (date, time)
 - ``POST /visits/{id}/cancel`` (reason, required)
+- ``POST /visits/{id}/done`` (date, time: when attended; both empty: at the booked time)
 - ``POST /patients/{id}/nudges`` (topic, every, time)
 - ``POST /patients/{id}/nudges/stop`` (topic; empty: all)
 """
@@ -34,13 +35,14 @@ VISIT_NOTICES = {
     "visit-booked": "Visit booked. The patient's reminder texts follow it.",
     "visit-moved": "Visit moved. The patient's reminder texts follow it.",
     "visit-cancelled": "Visit cancelled. Its reminder texts were withdrawn.",
+    "visit-done": "Visit recorded as attended. The next one is due from it.",
     "nudge-added": "Self-care nudge added, as the patient chose.",
     "nudge-stopped": "Self-care nudge stopped.",
 }
 LABELS = {"at": "Date and time", "location": "Location", "every": "Every", "topic": "Topic"}
 
 
-def _refused(viewer: Viewer, patient: Patient, message: str) -> Response:
+def refused_page(viewer: Viewer, patient: Patient, message: str) -> Response:
     return page(
         "error.html",
         status_code=422,
@@ -80,10 +82,10 @@ def visit_routes(ws: Workspace) -> APIRouter:
                              now=ws.clock(), settings=settings, by=me.by,
                              location=" ".join(fields.get("location", "").split()))  # fmt: skip
             except Refused as refused:
-                return _refused(me, patient, refused.error.message)
+                return refused_page(me, patient, refused.error.message)
             except AppointmentError as exc:
                 s.rollback()
-                return _refused(me, patient, _named(exc))
+                return refused_page(me, patient, _named(exc))
         return back(patient.id or 0, "visit-booked")
 
     @router.post("/visits/{visit_id}/move", summary="Move a visit")
@@ -94,10 +96,10 @@ def visit_routes(ws: Workspace) -> APIRouter:
                 at = local_when(fields, f"visit-move-{visit.id}", patient.tz)
                 booking.move(s, visit=visit, at=at, now=ws.clock(), settings=settings, by=me.by)
             except Refused as refused:
-                return _refused(me, patient, refused.error.message)
+                return refused_page(me, patient, refused.error.message)
             except AppointmentError as exc:
                 s.rollback()
-                return _refused(me, patient, _named(exc))
+                return refused_page(me, patient, _named(exc))
         return back(patient.id or 0, "visit-moved")
 
     @router.post("/visits/{visit_id}/cancel", summary="Cancel a visit")
@@ -108,11 +110,26 @@ def visit_routes(ws: Workspace) -> APIRouter:
                 reason = reason_of(fields, f"visit-cancel-{visit.id}", required=True)
                 booking.cancel(s, visit=visit, now=ws.clock(), by=me.by, reason=reason)
             except Refused as refused:
-                return _refused(me, patient, refused.error.message)
+                return refused_page(me, patient, refused.error.message)
             except AppointmentError as exc:
                 s.rollback()
-                return _refused(me, patient, _named(exc))
+                return refused_page(me, patient, _named(exc))
         return back(patient.id or 0, "visit-cancelled")
+
+    @router.post("/visits/{visit_id}/done", summary="Record a visit as attended")
+    def visit_done(me: Me, fields: Form, visit_id: Annotated[str, Path()]) -> Response:
+        with ws.session() as s:
+            visit, patient = _own_visit(s, me, visit_id)
+            try:
+                given = fields.get("date", "").strip() or fields.get("time", "").strip()
+                at = local_when(fields, f"visit-done-{visit.id}", patient.tz) if given else None
+                booking.done(s, visit=visit, now=ws.clock(), by=me.by, at=at)
+            except Refused as refused:
+                return refused_page(me, patient, refused.error.message)
+            except AppointmentError as exc:
+                s.rollback()
+                return refused_page(me, patient, _named(exc))
+        return back(patient.id or 0, "visit-done")
 
     @router.post("/patients/{patient_id}/nudges", summary="Add a self-care nudge")
     def add_nudge(me: Me, fields: Form, patient_id: Annotated[str, Path()]) -> Response:
@@ -120,14 +137,16 @@ def visit_routes(ws: Workspace) -> APIRouter:
             patient = ws.own_patient(s, me, parse_id(patient_id, "patient"))
             raw_every = fields.get("every", "").strip()
             if raw_every and not raw_every.isdigit():
-                return _refused(me, patient, f"Every: {raw_every!r} is not a whole number of days.")
+                return refused_page(
+                    me, patient, f"Every: {raw_every!r} is not a whole number of days."
+                )
             try:
                 add(s, patient=patient, topic=fields.get("topic", ""), now=ws.clock(),
                     settings=settings, by=me.by, every_days=int(raw_every) if raw_every else None,
                     local_time=fields.get("time", "").strip() or None)  # fmt: skip
             except NudgeError as exc:
                 s.rollback()
-                return _refused(me, patient, _named(exc))
+                return refused_page(me, patient, _named(exc))
         return back(patient.id or 0, "nudge-added")
 
     @router.post("/patients/{patient_id}/nudges/stop", summary="Stop self-care nudges")
@@ -139,7 +158,7 @@ def visit_routes(ws: Workspace) -> APIRouter:
                      now=ws.clock(), by=me.by)  # fmt: skip
             except NudgeError as exc:
                 s.rollback()
-                return _refused(me, patient, _named(exc))
+                return refused_page(me, patient, _named(exc))
         return back(patient.id or 0, "nudge-stopped")
 
     return router
