@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 from adherence.care.escalation import escalate_urgent, send_digests
 from adherence.care.flags import evaluate
+from adherence.care.flags.visits import visit_rules
 from adherence.core.config import Settings
 from schedules import Catalog
 
@@ -41,6 +42,7 @@ def care_step(
 ) -> datetime | None:
     try:
         flags = evaluate(session, now=now, catalog=catalog, settings=settings, full=full)
+        flags += visit_rules(session, now=now, settings=settings, full=full)  # visit_overdue
         session.commit()  # flags, consumed rule events and PDC check days together
         if flags:
             log.info("care step flags=%d", len(flags))

@@ -30,6 +30,7 @@ FLAG_TITLES: dict[str, str] = {
     "refill_overdue": "home supply ran out and no refill was dispensed",
     "symptom_worse": "check-in answer over the threshold or sharply worse",
     "monitoring_overdue": "label check not recorded done inside its window",
+    "visit_overdue": "clinic visit (neurology, MRI) not attended inside its window",
 }
 
 

@@ -54,6 +54,7 @@ TIERS: dict[str, int] = {
     SUPPLY: 3,
     "infusion_overdue": 4,
     "monitoring_overdue": 4,
+    "visit_overdue": 4,
     "low_pdc": 5,
     "silence": 5,
 }

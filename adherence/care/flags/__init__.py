@@ -4,7 +4,9 @@
 listing, acknowledging and resolving them, their JSON, and the errors the CLI and the API
 turn into messages. ``rules`` owns what raises them: ``evaluate`` and the rules it runs
 (missed doses, overdue infusions, rule events, texting status, silence, low PDC) on the care
-step of a tick; ``monitoring`` the ``monitoring_overdue`` flag of label checks not recorded. ``refill`` owns the home-supply step (refill texts through
+step of a tick; ``monitoring`` the ``monitoring_overdue`` flag of label checks not
+recorded; ``visits`` the ``visit_overdue`` flag of neurology visits and MRI not attended in
+their window (run by the care step next to ``evaluate``). ``refill`` owns the home-supply step (refill texts through
 ``adherence.supply``, the ``refill_overdue`` flag and its resolution by a newer fill), which
 the engine runs on every tick. The public names of ``store`` and ``rules`` are re-exported
 here.
@@ -38,6 +40,7 @@ from adherence.care.flags.store import (
     raise_flag,
     resolve,
 )
+from adherence.care.flags.visits import resolve_attended, visit_overdue_rule, visit_rules
 
 __all__ = [
     "EVENT_RULES",
@@ -62,7 +65,10 @@ __all__ = [
     "pdc_rule",
     "raise_flag",
     "resolve",
+    "resolve_attended",
     "resolve_recorded",
     "silence_rule",
     "sms_status_rule",
+    "visit_overdue_rule",
+    "visit_rules",
 ]
