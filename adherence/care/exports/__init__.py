@@ -9,13 +9,19 @@ re-exported here.
 from adherence.care.exports.fhir import SYSTEM, timing_repeat, validate_resource
 from adherence.care.exports.read import DOSE_BATCH, PATIENT_BATCH
 from adherence.care.exports.stream import FORMATS, ExportError, Progress, export_stream
-from adherence.care.exports.tabular import CSV_HEADER, DOSE_COLUMNS, SUMMARY_COLUMNS
+from adherence.care.exports.tabular import (
+    CSV_HEADER,
+    DOSE_COLUMNS,
+    OBSERVATION_COLUMNS,
+    SUMMARY_COLUMNS,
+)
 
 __all__ = [
     "CSV_HEADER",
     "DOSE_BATCH",
     "DOSE_COLUMNS",
     "FORMATS",
+    "OBSERVATION_COLUMNS",
     "PATIENT_BATCH",
     "SUMMARY_COLUMNS",
     "SYSTEM",

@@ -3,7 +3,8 @@ its doses in the period and its measures.
 
 ``read_patients`` never holds the team in memory: each batch's doses are streamed with
 ``dose_batches`` ordered by patient, plan and due time, and each patient's rows are
-measured (``measure_rows``) as they are read. ``by_id`` pages any table by id (the FHIR
+measured (``measure_rows``) as they are read; each batch's check-in answers
+(``observations``) are one more statement. ``by_id`` pages any table by id (the FHIR
 writer reads the flags that way).
 """
 
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, and_, func, type_coerce
 from sqlalchemy import select as sa_select
@@ -35,6 +37,7 @@ from adherence.care.measures import (
 from adherence.core.config import Settings
 from adherence.dosing.plans import regimen_for
 from adherence.storage.models import CareTeam, Dispense, Flag, Patient, Plan
+from adherence.storage.selfcare import Observation, Prompt
 from adherence.storage.utc import instant
 from schedules import Catalog
 
@@ -57,6 +60,20 @@ class DoseOut:
     unit: str
     site: str = ""  # the injection site the reply named (a catalog code), "" when none
     site_note: str = ""  # why that use repeated against the rotation rule, "" when it did not
+
+
+@dataclass(slots=True)
+class ObservationOut:
+    """One patient-reported answer (a check-in score or yes/no, a flare-triage answer)."""
+
+    id: int
+    item: str  # the question's code: fatigue, mood, walking, new_symptoms, triage_new, ...
+    value_type: str  # score | yes_no
+    value: float  # 0-10, or 1 / 0 for yes / no
+    observed_at: datetime
+    source: str  # sms | clinic | import
+    kind: str  # checkin | triage (the prompt it answered; checkin when none)
+    conversation: str  # the check-in or triage it belongs to, "" when entered alone
 
 
 _T = DOSES.c
@@ -109,6 +126,7 @@ class PatientData:
     doses: list[DoseOut]  # in the period, not monitoring, not cancelled
     measures: PatientMeasures
     fills: list[Dispense] = field(default_factory=list)  # dispensed in the period
+    observations: list[ObservationOut] = field(default_factory=list)  # answered in the period
 
 
 _Row = TypeVar("_Row", Patient, Flag)
@@ -164,6 +182,7 @@ def read_patients(
             .order_by(col(Dispense.dispensed_on), col(Dispense.id))
         ):
             fills.setdefault(fill.plan_id, []).append(fill)
+        answers = _observations(session, batch, start, end)
         stmt = (
             sa_select(*_COLUMNS)
             .where(_T.patient_id.in_(ids), _T.local_date >= start, _T.local_date <= lookahead)
@@ -228,7 +247,45 @@ def read_patients(
                     )
                     own_fills.extend(plan_fills)
             pm = combine_plans(patient, measured, start=start, end=end, settings=settings)
-            yield PatientData(patient=patient, plans=own, doses=out, measures=pm, fills=own_fills)
+            yield PatientData(patient=patient, plans=own, doses=out, measures=pm, fills=own_fills,
+                              observations=answers.get(pid or 0, []))  # fmt: skip
+
+
+def _observations(
+    session: Session, batch: list[Patient], start: date, end: date
+) -> dict[int, list[ObservationOut]]:
+    """The batch's answers observed on [start, end] in each patient's own calendar, in time
+    order (one statement: a day of slack either side in SQL, the exact day per patient)."""
+    zones = {p.id: ZoneInfo(p.tz) for p in batch}
+    since = datetime.combine(start - timedelta(days=1), time(0), UTC)
+    until = datetime.combine(end + timedelta(days=2), time(0), UTC)
+    out: dict[int, list[ObservationOut]] = {}
+    for o, prompt in session.exec(
+        select(Observation, Prompt)
+        .join(Prompt, col(Prompt.id) == Observation.prompt_id, isouter=True)
+        .where(
+            col(Observation.patient_id).in_(list(zones)),
+            col(Observation.observed_at) >= since,
+            col(Observation.observed_at) < until,
+        )
+        .order_by(col(Observation.patient_id), col(Observation.observed_at), col(Observation.id))
+    ):
+        at = instant(o.observed_at)
+        if not start <= at.astimezone(zones[o.patient_id]).date() <= end:
+            continue
+        out.setdefault(o.patient_id, []).append(
+            ObservationOut(
+                id=o.id or 0,
+                item=o.item,
+                value_type=o.value_type,
+                value=o.value,
+                observed_at=at,
+                source=o.source,
+                kind=prompt.kind if prompt is not None else "checkin",
+                conversation=prompt.conversation if prompt is not None else "",
+            )
+        )
+    return out
 
 
 def _whose(team: CareTeam, patient_id: int | None) -> Any:

@@ -1,5 +1,6 @@
-"""The export as CSV (one header, a row per dose and a summary row per patient) or JSON
-(the team, the period, each patient's measures with its doses, and a summary)."""
+"""The export as CSV (one header, a row per dose, a row per check-in answer and a summary row
+per patient) or JSON (the team, the period, each patient's measures with its doses and
+answers, and a summary)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from adherence.care.exports.read import DoseOut, PatientData
+from adherence.care.exports.read import DoseOut, ObservationOut, PatientData
 from adherence.storage.models import CareTeam
 from schedules import Catalog
 
@@ -50,11 +51,26 @@ SUMMARY_COLUMNS = [
     "infusions_due",
     "infusion_on_time_rate",
 ]
-CSV_HEADER = ["record", *DOSE_COLUMNS, *SUMMARY_COLUMNS]
+# ``observation`` rows: one per check-in or triage answer (docs/measures.md), after the doses.
+OBSERVATION_COLUMNS = [
+    "observation_id",
+    "item",
+    "value_type",
+    "value",
+    "observed_at",
+    "questionnaire",
+    "conversation",
+]
+CSV_HEADER = ["record", *DOSE_COLUMNS, *SUMMARY_COLUMNS, *OBSERVATION_COLUMNS]
 
 
 def _iso(value: datetime | None, zone: ZoneInfo) -> str:
     return value.astimezone(zone).isoformat() if value is not None else ""
+
+
+def _answer(o: ObservationOut) -> int | bool:
+    """A score as its whole number, a yes/no as true/false (as the FHIR export has it)."""
+    return o.value >= 1 if o.value_type == "yes_no" else int(o.value)
 
 
 def _cell(value: Any) -> str:
@@ -63,6 +79,23 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _observation_row(patient_id: Any, ext: str, o: ObservationOut, zone: ZoneInfo) -> list[Any]:
+    cells: dict[str, Any] = {
+        "record": "observation",
+        "patient_id": patient_id,
+        "external_id": ext,
+        "source": o.source,
+        "observation_id": o.id,
+        "item": o.item,
+        "value_type": o.value_type,
+        "value": _cell(_answer(o)),
+        "observed_at": _iso(o.observed_at, zone),
+        "questionnaire": o.kind,
+        "conversation": o.conversation,
+    }
+    return [cells.get(c, "") for c in CSV_HEADER]
 
 
 def write_csv(
@@ -78,6 +111,7 @@ def write_csv(
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_HEADER)
     blank_summary = [""] * len(SUMMARY_COLUMNS)
+    blank_answer = [""] * len(OBSERVATION_COLUMNS)
     for data in patients:
         p = data.patient
         zone = ZoneInfo(p.tz)
@@ -89,13 +123,15 @@ def write_csv(
                     "dose", p.id, ext, d.plan_id, regimens.get(d.plan_id, ""), d.id, d.kind,
                     _iso(d.due_at, zone), _iso(d.taken_at, zone), _iso(d.confirmed_at, zone),
                     d.status, d.via, "true" if d.late else "false", d.site, d.site_note,
-                    *blank_summary,
+                    *blank_summary, *blank_answer,
                 ]
             )  # fmt: skip
+        for o in data.observations:
+            w.writerow(_observation_row(p.id, ext, o, zone))
         js = data.measures.to_json(plans=False)
         w.writerow(
             ["summary", p.id, ext, *[""] * (len(DOSE_COLUMNS) - 2), start.isoformat(),
-             end.isoformat(), *(_cell(js[c]) for c in SUMMARY_COLUMNS[2:])]
+             end.isoformat(), *(_cell(js[c]) for c in SUMMARY_COLUMNS[2:]), *blank_answer]
         )  # fmt: skip
         yield buf.getvalue().encode()
         buf.seek(0)
@@ -124,6 +160,19 @@ def _dose_json(d: DoseOut, zone: ZoneInfo, regimen: str) -> dict[str, Any]:
     }
 
 
+def _observation_json(o: ObservationOut, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "id": o.id,
+        "item": o.item,
+        "value_type": o.value_type,
+        "value": _answer(o),
+        "observed_at": _iso(o.observed_at, zone),
+        "source": o.source,
+        "questionnaire": o.kind,
+        "conversation": o.conversation or None,
+    }
+
+
 def write_json(
     session: Session,
     team: CareTeam,
@@ -145,6 +194,7 @@ def write_json(
         regimens = {plan.id: plan.regimen for plan in data.plans}
         item = data.measures.to_json()
         item["doses"] = [_dose_json(d, zone, regimens.get(d.plan_id, "")) for d in data.doses]
+        item["observations"] = [_observation_json(o, zone) for o in data.observations]
         yield ((", " if n else "") + json.dumps(item, ensure_ascii=False)).encode()
         n += 1
         in_pdc += data.measures.pdc is not None
