@@ -271,4 +271,16 @@ def open_worker(app: App, channel: SmsChannel | None = None) -> Worker:
     chan = channel or make_channel(app.settings)
     worker = Worker(app, chan, DaemonState())
     log.info("daemon starting channel=%s database=%s", chan.name, app.engine.dialect.name)
+    _warn_unreachable_teams(app)
     return worker
+
+
+def _warn_unreachable_teams(app: App) -> None:
+    """A team whose urgent flags would reach nobody is said at start-up, not found later."""
+    from adherence.care.escalation import warn_unreachable_teams
+
+    try:
+        with app.session() as s:
+            warn_unreachable_teams(s)
+    except Exception:  # a start-up check never stops the daemon
+        log.exception("could not check the care teams' coordinators")

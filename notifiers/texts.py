@@ -244,6 +244,8 @@ Answer = Literal[
     "help",  # HELP
     "flare",  # FLARE, the team has a phone number
     "flare_no_phone",
+    "flare_untold",  # FLARE, but the team has no coordinator an alert can reach
+    "flare_untold_no_phone",
     "no_dose",  # T, S or Z with no dose waiting for an answer
     "snoozed",
     "taken",
@@ -262,6 +264,8 @@ _ANSWERS: dict[str, dict[Answer, str]] = {
         "help": "{team}: treatment reminders. Contact: {contact}. Reply T (taken), S (skip), Z (snooze), FLARE (new symptoms), STOP (opt out).",
         "flare": "{team}: your care team has been told. If urgent, call {contact}.",
         "flare_no_phone": "{team}: your care team has been told. If urgent, call your clinic.",
+        "flare_untold": "{team}: we could not alert your care team automatically. Please call {contact} today.",
+        "flare_untold_no_phone": "{team}: we could not alert your care team automatically. Please call your clinic today.",
         "no_dose": "{team}: there is no dose waiting for an answer right now.",
         "snoozed": "OK, we'll remind you in {minutes} min.",
         "taken": "Thanks, recorded.",
@@ -278,6 +282,8 @@ _ANSWERS: dict[str, dict[Answer, str]] = {
         "help": "{team}: recordatorios de su tratamiento. Contacto: {contact}. Responda T (tomada), S (omitir), Z (posponer), BROTE (sintomas), STOP (baja).",
         "flare": "{team}: avisamos a su equipo. Si es urgente llame al {contact}.",
         "flare_no_phone": "{team}: avisamos a su equipo. Si es urgente llame a su clínica.",
+        "flare_untold": "{team}: no pudimos avisar a su equipo. Llame hoy al {contact}.",
+        "flare_untold_no_phone": "{team}: no pudimos avisar a su equipo. Llame hoy a su clínica.",
         "no_dose": "{team}: no hay ninguna dosis pendiente.",
         "snoozed": "Le recordaremos en {minutes} min.",
         "taken": "Gracias, registrado.",
@@ -306,12 +312,16 @@ def help_answer(team: str, contact: str, language: str = "en") -> str:
     return _ANSWERS[lang]["help"].format(team=team, contact=contact or _NO_CONTACT[lang])
 
 
-def flare_answer(team: str, phone: str, language: str = "en") -> str:
-    """FLARE: the care team is told; urgent cases call the team's phone."""
+def flare_answer(team: str, phone: str, language: str = "en", *, told: bool = True) -> str:
+    """FLARE: the care team is told; urgent cases call the team's phone. ``told`` False: no
+    coordinator can be alerted, and the patient is asked to call instead."""
     lang = _lang(language)
+    kind: Answer
     if not phone:
-        return _ANSWERS[lang]["flare_no_phone"].format(team=team)
-    return _ANSWERS[lang]["flare"].format(team=team, contact=phone)
+        kind = "flare_no_phone" if told else "flare_untold_no_phone"
+        return _ANSWERS[lang][kind].format(team=team)
+    kind = "flare" if told else "flare_untold"
+    return _ANSWERS[lang][kind].format(team=team, contact=phone)
 
 
 # --- the calendar feed link, texted at enrollment ------------------------------------------

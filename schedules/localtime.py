@@ -177,3 +177,31 @@ def load_zone(name: str) -> ZoneInfo:
         raise ValueError(
             f"unknown time zone {name!r}: use an IANA name such as Europe/Paris"
         ) from None
+
+
+# Legacy zone names that read like a region's zone but are not: EST is UTC-05:00 all year,
+# an hour wrong for New York every summer.
+_REGION_FOR = {
+    "EST": "America/New_York",
+    "MST": "America/Denver (or America/Phoenix, which keeps no summer time)",
+    "HST": "Pacific/Honolulu",
+}
+
+
+def zone_advice(name: str) -> str | None:
+    """Why a valid zone name is probably not what a clinic meant, or None: a fixed offset
+    (``EST``, ``Etc/GMT+5``) never follows daylight saving time."""
+    if name in ("UTC", "Etc/UTC") or ("/" in name and not name.startswith("Etc/")):
+        return None
+    zone = load_zone(name)
+    winter = datetime(2026, 1, 15, 12, tzinfo=zone).utcoffset()
+    summer = datetime(2026, 7, 15, 12, tzinfo=zone).utcoffset()
+    if winter != summer or winter is None:
+        return None
+    minutes = int(winter.total_seconds() // 60)
+    offset = f"UTC{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    region = _REGION_FOR.get(name, "a region zone such as America/New_York or Europe/Paris")
+    return (
+        f"time zone {name!r} is a fixed offset ({offset} all year, no daylight saving time); "
+        f"if the clinic follows local time, use {region}"
+    )

@@ -17,10 +17,15 @@ What each reader gets (texts are unencrypted and shown on lock screens):
 * family caregiver (only with the patient's recorded consent, urgent flags only): a discreet
   text and/or e-mail naming the clinic and the patient's first name, never the rule, the
   diagnosis or the drug.
+
+An urgent flag for a team that no coordinator alert can reach (``storage.reach``) is not
+marked notified: its details carry ``not_told`` (logged once as a warning), and the first
+pass after a reachable coordinator is added tells them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
@@ -35,6 +40,7 @@ from adherence.core.config import Settings
 from adherence.messaging.mail import enqueue_email
 from adherence.messaging.outbox import enqueue
 from adherence.storage.models import FLAG_OPEN, CareTeam, Coordinator, Flag, OutboxMessage, Patient
+from adherence.storage.reach import team_reachable, unreachable_teams
 from adherence.storage.utc import from_storage
 from schedules import local_instant
 from schedules.localtime import parse_hhmm
@@ -45,6 +51,9 @@ URGENT_SMS_VALID = timedelta(hours=12)
 DIGEST_SMS_VALID = timedelta(hours=12)
 DIGEST_LATE = timedelta(hours=12)  # a digest this late is skipped; the next one covers it
 DIGEST_LOOKBACK_DAYS = 7  # how far back to look for the previous digest sent
+# An urgent flag nobody could be told about keeps ``notified_at`` empty and says why here.
+NOT_TOLD = "not_told"
+NO_COORDINATOR = "no coordinator can be alerted (none active with a phone or e-mail switched on)"
 
 
 def active_coordinators(session: Session, team_id: int | None = None) -> list[Coordinator]:
@@ -140,7 +149,21 @@ def escalate_urgent(session: Session, *, now: datetime) -> int:
         if team is None or patient is None:
             continue
         queued += _tell_urgent(session, flag, team, patient, now=now)
-        flag.notified_at = now
+        if team_reachable(session, team.id or 0):
+            flag.notified_at = now
+            if NOT_TOLD in flag.details:  # a coordinator came since: told now
+                flag.details_json = json.dumps(
+                    {k: v for k, v in flag.details.items() if k != NOT_TOLD}
+                )
+        elif NOT_TOLD not in flag.details:
+            # Nobody was alerted: the flag stays un-notified (a coordinator added later is
+            # told on the next pass) and says why, once.
+            log.warning(
+                "urgent flag id=%s: team=%s has no coordinator an alert can reach; nobody was told",
+                flag.id,
+                team.id,
+            )
+            flag.details_json = json.dumps({**flag.details, NOT_TOLD: NO_COORDINATOR})
         session.add(flag)
     return queued
 
@@ -190,8 +213,6 @@ def _tell_urgent(
                     purpose="flag",
                     now=now,
                 )
-    if not coordinators:
-        log.warning("urgent flag id=%s: team=%s has no active coordinator", flag.id, team.id)
     if patient.caregiver_consent_at is not None:
         text = _caregiver_text(flag, patient, team)
         who = f"{base}:caregiver:{patient.id}"
@@ -401,3 +422,19 @@ def _digest(
             session.add(f)
     log.info("digest coordinator=%s flags=%d messages=%d", c.id, n, queued)
     return queued
+
+
+# --- teams no alert can reach -------------------------------------------------------------
+
+
+def warn_unreachable_teams(session: Session) -> list[CareTeam]:
+    """Log a warning for each care team no coordinator alert can reach (at start-up)."""
+    teams = unreachable_teams(session)
+    for team in teams:
+        log.warning(
+            "care team id=%s (%s) has no coordinator an alert can reach: urgent flags such "
+            "as a FLARE reply reach nobody; add one with `adherence coordinator add`",
+            team.id,
+            team.name,
+        )
+    return teams

@@ -36,6 +36,7 @@ from pydantic_settings import (
 )
 
 from adherence.core.config_fields import (
+    AccountSid,
     Count,
     DayList,
     LogLevel,
@@ -43,6 +44,9 @@ from adherence.core.config_fields import (
     Positive,
     PositiveNumber,
     Proportion,
+    PublicUrl,
+    SenderNumber,
+    ServiceSid,
     TimeOfDay,
     _Section,
 )
@@ -88,12 +92,13 @@ class SmsSettings(_Section):
 
 
 class TwilioSettings(_Section):
-    account_sid: str = ""
+    account_sid: AccountSid = ""  # "AC" and 32 hex digits
     auth_token: SecretStr = SecretStr("")  # never in a repr or a log line
     auth_token_file: str = ""
-    # Not checked as E.164 here: Twilio also sends from short codes and sender ids.
-    from_number: str = ""
-    messaging_service_sid: str = ""
+    # E.164 (+15551234567) or a short code (5-6 digits): patients must be able to answer, so
+    # an alphanumeric sender id is refused.
+    from_number: SenderNumber = ""
+    messaging_service_sid: ServiceSid = ""  # "MG" and 32 hex digits
     api_base_url: str = "https://api.twilio.com"
     rate_per_second: PositiveNumber = 1.0
     max_workers: Positive = 8  # concurrent requests to Twilio
@@ -103,7 +108,7 @@ class TwilioSettings(_Section):
 class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: Port = 8080
-    public_base_url: str = "http://127.0.0.1:8080"
+    public_base_url: PublicUrl = "http://127.0.0.1:8080"  # what Twilio signs: http(s) only
 
 
 class SmtpSettings(_Section):
@@ -301,7 +306,9 @@ def settings_from_mapping(
         settings = Settings(**values, source=label)
     except ValidationError as exc:
         raise ConfigError(_message(exc.errors()[0], label, overrides)) from None
-    return _resolve_secrets(settings, label, overrides)
+    settings = _resolve_secrets(settings, label, overrides)
+    _check_channel(settings, label, overrides)
+    return settings
 
 
 def _overrides(env: Mapping[str, str]) -> dict[tuple[str, str], str]:
@@ -413,6 +420,29 @@ def _resolve_secrets(
         password = _read_secret(where("smtp", "password_file"), smtp.password_file)
         update["smtp"] = smtp.model_copy(update={"password": password})
     return settings.model_copy(update=update) if update else settings
+
+
+def _check_channel(
+    settings: Settings, label: str, overrides: Mapping[tuple[str, str], str]
+) -> None:
+    """``[sms] channel = "twilio"`` needs what a Twilio send needs: one line naming what is
+    missing (``auto`` falls back to the console instead)."""
+    if settings.sms.channel != "twilio":
+        return
+    tw = settings.twilio
+    missing = [
+        name
+        for name, present in (
+            ("account_sid", tw.account_sid),
+            ("auth_token (or auth_token_file)", tw.auth_token.get_secret_value()),
+            ("from_number (or messaging_service_sid)", tw.from_number or tw.messaging_service_sid),
+        )
+        if not present
+    ]
+    if missing:
+        variable = overrides.get(("sms", "channel"))
+        where = f"environment {variable} ([sms] channel)" if variable else f"config {label}"
+        raise ConfigError(f'{where}: [sms] channel = "twilio" needs [twilio] {", ".join(missing)}')
 
 
 # --- helpers other modules use ----------------------------------------------------------------

@@ -34,6 +34,7 @@ from adherence.storage.models import (
     RuleEvent,
 )
 from adherence.storage.nudges import stop_subscriptions
+from adherence.storage.reach import team_reachable
 from notifiers import nudge_texts, texts
 from schedules import Catalog
 
@@ -187,8 +188,11 @@ def handle_reply(
     if intent.kind == "flare":
         event = _event(session, patient, "flare_reported", now, text_length=len(text))
         session.commit()
+        told = team_reachable(session, team.id or 0)  # no coordinator: say so, ask to call
         return ReplyOutcome(
-            intent, events=[event], answer=texts.flare_answer(team.name, team.phone, lang)
+            intent,
+            events=[event],
+            answer=texts.flare_answer(team.name, team.phone, lang, told=told),
         )
     if intent.kind == "refill":
         ordered = _refill_ordered(session, patient, now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date, datetime
 from email.utils import parseaddr
 
@@ -13,7 +14,9 @@ from sqlmodel import Session, col, select
 from adherence.storage.models import CareTeam, Dose, Patient, Plan
 from notifiers.texts import LANGUAGES
 from schedules import Catalog, OptionError, UnknownTherapy
-from schedules.localtime import load_zone, parse_hhmm
+from schedules.localtime import load_zone, parse_hhmm, zone_advice
+
+log = logging.getLogger("adherence.enrollment")
 
 
 class EnrollmentError(ValueError):
@@ -39,10 +42,14 @@ def valid_phone(raw: str, field: str = "phone") -> str:
 
 
 def valid_zone(raw: str, field: str = "tz") -> str:
+    """An IANA zone name; a fixed offset such as ``EST`` is kept, with a warning naming the
+    region zone that was probably meant."""
     try:
         load_zone(raw)
     except ValueError as exc:
         raise EnrollmentError(f"{field}: {exc}") from None
+    if advice := zone_advice(raw):
+        log.warning("warning: %s: %s", field, advice)
     return raw
 
 

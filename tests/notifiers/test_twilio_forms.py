@@ -31,9 +31,11 @@ def test_a_status_form_becomes_plain_values() -> None:
 @pytest.mark.parametrize("language", texts.LANGUAGES)
 def test_every_answer_exists_in_every_language(language: str) -> None:
     for kind in get_args(texts.Answer):
-        if kind in ("help", "flare"):
+        if kind in ("help", "flare", "flare_untold"):
             continue  # need a contact: help_answer, flare_answer
         assert texts.answer(kind, language, team="Clinic", minutes=5)
+    for told in (True, False):
+        assert "+12025550100" in texts.flare_answer("Clinic", "+12025550100", language, told=told)
 
 
 def test_answers_fall_back_to_english_and_name_the_clinic_without_a_contact() -> None:

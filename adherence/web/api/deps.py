@@ -19,15 +19,34 @@ from adherence.storage.models import Coordinator, Patient, Plan
 
 MAX_DOSE_SPAN_DAYS = 400  # one request never reads more than about a year of doses
 MAX_EXPORT_SPAN_DAYS = 3 * 366
+# Every integer a request carries is bounded: ids by the database's 32-bit integer key, a
+# count or an offset by what a page could ever need, so nothing reaches the driver to
+# overflow there (a 500). Dates outside FIRST_DATE..LAST_DATE are refused (422) before any
+# window is computed from them.
+MAX_ID = 2**31 - 1
+MAX_OFFSET = 10_000_000
+FIRST_DATE = date(1970, 1, 1)
+LAST_DATE = date(2199, 12, 31)
+DATE_RULE = f"Between {FIRST_DATE} and {LAST_DATE}."
 
 bearer = HTTPBearer(
     auto_error=False,
     description="A coordinator token from `adherence coordinator add` (starts with msa_).",
 )
 
-Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
-FromQ = Annotated[date | None, Query(alias="from", description="First local date, YYYY-MM-DD.")]
-ToQ = Annotated[date | None, Query(alias="to", description="Last local date (inclusive).")]
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdQ = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+FromQ = Annotated[
+    date | None,
+    Query(alias="from", description=f"First local date, YYYY-MM-DD. {DATE_RULE}"),
+]
+ToQ = Annotated[
+    date | None,
+    Query(
+        alias="to",
+        description=f"Last local date (inclusive), not before `from`. {DATE_RULE}",
+    ),
+]
 
 
 # --- errors ------------------------------------------------------------------------------
@@ -49,6 +68,9 @@ def not_found(kind: str, ident: int) -> HTTPException:
 def date_range(
     start: date | None, end: date | None, *, default: tuple[date, date], max_days: int
 ) -> tuple[date, date]:
+    for field, day in (("from", start), ("to", end)):
+        if day is not None and not FIRST_DATE <= day <= LAST_DATE:
+            raise invalid(field, f"{field} ({day}) is not between {FIRST_DATE} and {LAST_DATE}")
     first = start or default[0]
     last = end or default[1]
     if last < first:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from adherence.storage.models import CareTeam, Coordinator
-from adherence.web.api.deps import MAX_EXPORT_SPAN_DAYS, Deps, date_range, span
+from adherence.web.api.deps import DATE_RULE, MAX_EXPORT_SPAN_DAYS, Deps, date_range, span
 
 MEDIA = {
     "csv": "text/csv; charset=utf-8",
@@ -40,8 +40,15 @@ def export_routes(deps: Deps) -> APIRouter:
     def export(
         me: Me,
         fmt: Annotated[Literal["csv", "json", "fhir"], Query(alias="format")],
-        start: Annotated[date, Query(alias="from", description="First local date.")],
-        end: Annotated[date, Query(alias="to", description="Last local date (inclusive).")],
+        start: Annotated[date, Query(alias="from", description=f"First local date. {DATE_RULE}")],
+        end: Annotated[
+            date,
+            Query(
+                alias="to",
+                description="Last local date (inclusive), not before `from`, at most "
+                f"{MAX_EXPORT_SPAN_DAYS} days after it. {DATE_RULE}",
+            ),
+        ],
     ) -> StreamingResponse:
         first, last = date_range(start, end, default=(start, end), max_days=MAX_EXPORT_SPAN_DAYS)
         team_id = me.team_id

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adherence.storage.models import Coordinator
 from adherence.storage.public import FlagPublic
-from adherence.web.api.deps import Deps, Id, invalid, not_found
+from adherence.web.api.deps import Deps, Id, IdQ, invalid, not_found
 
 
 class AckIn(BaseModel):
@@ -34,7 +34,7 @@ def flag_routes(deps: Deps) -> APIRouter:
             Literal["open", "acknowledged", "resolved"] | None,
             Query(description="Only flags in this state (default: all)."),
         ] = None,
-        patient_id: Annotated[int | None, Query(ge=1)] = None,
+        patient_id: IdQ = None,
     ) -> list[FlagPublic]:
         from adherence.care.flags import list_flags
 

@@ -22,8 +22,9 @@ from adherence.history.rows import HistoryFileError
 from adherence.storage.audit import coordinator_actor
 from adherence.storage.models import Coordinator
 from adherence.web.api.deps import Deps, invalid
+from adherence.web.limits import HISTORY_LIMIT
 
-MAX_BODY = 64 * 1024 * 1024  # larger files go through `adherence history import`
+MAX_BODY = HISTORY_LIMIT  # larger files go through `adherence history import`
 
 
 class RowErrorOut(BaseModel):

@@ -10,7 +10,7 @@ from sqlmodel import col, func, select
 
 from adherence.storage.models import Coordinator, Patient
 from adherence.storage.public import PatientPage, PatientPublic
-from adherence.web.api.deps import Deps, Id
+from adherence.web.api.deps import MAX_OFFSET, Deps, Id
 
 
 def patient_routes(deps: Deps) -> APIRouter:
@@ -21,7 +21,7 @@ def patient_routes(deps: Deps) -> APIRouter:
     def list_patients(
         me: Me,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
         include_removed: Annotated[bool, Query(description="Also removed patients.")] = False,
     ) -> PatientPage:
         with deps.session() as s:

@@ -7,6 +7,9 @@ distribution over the last ``[care] pdc_days`` days with the ``pdc_threshold`` l
 opened and resolved per week, clinic doses due in the next 30 days with their booking, the
 share of flagged patients contacted, and back on track within 15 days of contact. Charts
 are inline SVG (``svg``), each with the same numbers as a table. One audit row per view.
+A team no coordinator alert can reach (``storage.reach``: nobody active with a phone or an
+e-mail switched on) gets a banner above them: its urgent flags, a FLARE reply too, reach
+nobody until one is.
 
 The PDC distribution is read from the app's ``PdcCache`` (shared with the patient list): only
 patients whose doses changed since the last view are measured again, so the figure is always
@@ -19,6 +22,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from adherence.care import outcomes
+from adherence.storage.reach import team_reachable
 from adherence.web.workspace import svg
 from adherence.web.workspace.auth import Viewer, Workspace
 from adherence.web.workspace.render import page
@@ -39,6 +43,7 @@ def team_routes(ws: Workspace) -> APIRouter:
             due = outcomes.clinic_doses_due(s, me.team, now=now)
             contacted = outcomes.flagged_contacted(s, me.team, now=now)
             back = outcomes.back_on_track(s, me.team, now=now)
+            reachable = team_reachable(s, me.team_id)
             ws.audit(s, me, "read", "workspace:team")
         threshold = round(100 * dist.threshold)
         pdc_chart = svg.histogram(
@@ -82,6 +87,7 @@ def team_routes(ws: Workspace) -> APIRouter:
             contacted=contacted,
             back=back,
             tz=me.team.tz,
+            reachable=reachable,
         )
 
     return router

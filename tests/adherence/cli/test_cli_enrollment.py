@@ -649,3 +649,13 @@ def test_plan_add_for_a_patient_already_on_therapy(cli: Cli) -> None:
         (("plan", "add", "MS-2", "Ocrevus", "--last-dose", "yesterday"), "--last-dose"),
     ):
         assert words in cli.refused(*args)
+
+
+def test_a_fixed_offset_zone_is_kept_with_a_warning_naming_the_region_zone(cli: Cli) -> None:
+    fixed = cli.run("team", "add", "Eastern Clinic", "--tz", "EST")
+    region = cli.run("team", "add", "Northern Clinic", "--tz", "America/New_York")
+    assert fixed.returncode == 0 and fixed.stdout.strip().isdigit()
+    [line] = fixed.stderr.strip().splitlines()
+    assert "'EST' is a fixed offset (UTC-05:00 all year" in line
+    assert "America/New_York" in line
+    assert region.returncode == 0 and region.stderr.strip() == ""

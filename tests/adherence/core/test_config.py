@@ -306,7 +306,7 @@ def test_the_twilio_auth_token_can_come_from_a_file(tmp_path: Path) -> None:
     secret = write(tmp_path / "token", "s3cret-token\n")
     path = write(
         tmp_path / "settings.toml",
-        f'[twilio]\naccount_sid = "AC123"\nfrom_number = "+12025550143"\n'
+        f'[twilio]\naccount_sid = "AC{"0" * 32}"\nfrom_number = "+12025550143"\n'
         f"auth_token_file = {str(secret)!r}\n",
     )
     settings = load_settings(path, {})

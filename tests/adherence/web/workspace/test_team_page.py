@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import Session
 
 from adherence.dosing.materialize import materialize
-from adherence.storage.models import Patient
+from adherence.storage.models import Coordinator, Patient
 from adherence.storage.workspace import CallResult
 from adherence.web.workspace import svg
 from schedules import Catalog
@@ -215,3 +215,23 @@ def test_pdc_distribution_follows_each_change_at_the_next_view(team_site: Site) 
     again = c.get("/workspace/team").text  # no waiting: the cache knows what changed
     assert first == 3
     assert sum(v for v, _ in _bars(_chart(again, "pdc-chart"))) == 2
+
+
+def test_a_team_no_coordinator_alert_can_reach_gets_a_banner(site: Site) -> None:
+    north = site.signed_in(site.north)
+    assert 'id="no-coordinator"' not in north.get("/workspace/team").text
+    # The signed-in coordinator switches e-mail alerts off and has no SMS: nobody is alerted.
+    with Session(site.engine) as s:
+        c = s.get(Coordinator, site.north.coordinator_id)
+        assert c is not None and not c.notify_sms
+        c.notify_email = False
+        s.add(c)
+        s.commit()
+
+    html = north.get("/workspace/team").text
+    south = site.signed_in(site.south).get("/workspace/team").text
+
+    banner = re.search(r'<p class="error" role="alert" id="no-coordinator">(.*?)</p>', html, re.S)
+    assert banner and "No coordinator of this team can be alerted" in banner.group(1)
+    assert "FLARE" in banner.group(1)
+    assert 'id="no-coordinator"' not in south
