@@ -19,28 +19,56 @@ class DoseText:
     kind: str = "dose"  # dose | infusion | monitoring
     local_time: str = ""  # "20:00"
     local_date: str = ""  # "Tue 3 Mar"
+    # When a reply could mean more than one dose: the dose's reply code ("A7"), and on a
+    # phone shared by patients whose dose it is ("A.M.", or the first name if opted in).
+    code: str = ""
+    whose: str = ""
 
 
 _REMINDER = {
     "en": {
-        "dose": "{team}: time for your {what} ({time}). Reply T when taken, S to skip, Z to snooze.",
-        "infusion": "{team}: reminder, you have {what} on {date} at {time}. Reply HELP for contact.",
-        "monitoring": "{team}: reminder, {what} is due on {date}. Reply HELP for contact.",
+        "dose": "{team}{who}: time for your {what} ({time}). Reply T{c} when taken, S{c} to skip, Z{c} to snooze.",
+        "infusion": "{team}{who}: reminder, you have {what} on {date} at {time}. Reply HELP for contact.",
+        "monitoring": "{team}{who}: reminder, {what} is due on {date}. Reply HELP for contact.",
     },
     "es": {
-        "dose": "{team}: hora de su {what} ({time}). Responda T si la tomó, S para omitir, Z para posponer.",
-        "infusion": "{team}: recordatorio, tiene {what} el {date} a las {time}. Responda AYUDA.",
-        "monitoring": "{team}: recordatorio, {what} el {date}. Responda AYUDA para contacto.",
+        "dose": "{team}{who}: hora de su {what} ({time}). Responda T{c} cuando la tome, S{c} para omitir, Z{c} para posponer.",
+        "infusion": "{team}{who}: recordatorio, tiene {what} el {date} a las {time}. Responda AYUDA.",
+        "monitoring": "{team}{who}: recordatorio, {what} el {date}. Responda AYUDA para contacto.",
     },
 }
 _DISCREET_WHAT = {
     "en": {"dose": "medication", "infusion": "a clinic appointment", "monitoring": "a check-up"},
-    "es": {"dose": "medicación", "infusion": "una cita en la clínica", "monitoring": "un control"},
+    "es": {"dose": "medicina", "infusion": "una cita en la clínica", "monitoring": "un control"},
+}
+# Shorter wordings of the home-dose reminder and nudge, longest first: the first that fits
+# one SMS segment is sent (a long team name, a drug name, a code). Spanish keeps to GSM-7
+# (no á í ó ú) so that its segment is 160 characters, not 70.
+_REMINDER_SHORTER = {
+    "en": (
+        "{team}{who}: your {what} ({time}). Reply T{c} (taken), S{c} (skip) or Z{c} (snooze).",
+        "{team}{who}: your {what} ({time}). Reply T{c}, S{c} or Z{c}.",
+        "{team}{who}: {what} {time}. Reply T{c}/S{c}/Z{c}",
+    ),
+    "es": (
+        "{team}{who}: su {what} ({time}). Responda T{c} (tomada), S{c} (omitir) o Z{c} (posponer).",
+        "{team}{who}: su {what} ({time}). Responda T{c}, S{c} o Z{c}.",
+        "{team}{who}: {what} {time}. Responda T{c}/S{c}/Z{c}",
+    ),
 }
 _NUDGE = {
-    "en": "{team}: still waiting to hear about your {time} {what}. Reply T if taken, S to skip.",
-    "es": "{team}: aún esperamos su respuesta sobre su {what} de las {time}. Responda T o S.",
+    "en": (
+        "{team}{who}: still waiting to hear about your {time} {what}. Reply T{c} if taken, S{c} to skip.",
+        "{team}{who}: your {time} {what}? Reply T{c} if taken, S{c} to skip.",
+        "{team}{who}: {what} {time}? Reply T{c}/S{c}",
+    ),
+    "es": (
+        "{team}{who}: seguimos esperando su respuesta sobre su {what} de las {time}. Responda T{c} o S{c}.",
+        "{team}{who}: ¿su {what} de las {time}? Responda T{c} o S{c}.",
+        "{team}{who}: ¿{what} {time}? Responda T{c}/S{c}",
+    ),
 }
+_WHO = {"en": " (for {whose})", "es": " (para {whose})"}
 
 
 def _lang(language: str) -> str:
@@ -58,10 +86,37 @@ def _what(t: DoseText) -> str:
     return t.what
 
 
+def _fields(t: DoseText) -> dict[str, str]:
+    """What every dose text is filled with: the reply code after T/S/Z (" A7", or nothing)
+    and whose dose it is after the team's name (" (for A.M.)", or nothing)."""
+    lang = _lang(t.language)
+    return {
+        "team": t.team,
+        "what": _what(t),
+        "time": t.local_time,
+        "date": t.local_date,
+        "c": f" {t.code}" if t.code else "",
+        "who": _WHO[lang].format(whose=t.whose) if t.whose else "",
+    }
+
+
+def _first_fitting(templates: tuple[str, ...], fields: dict[str, str]) -> str:
+    """The first of ``templates`` (longest first) that fits one SMS segment; the last when
+    none does."""
+    text = ""
+    for template in templates:
+        text = template.format(**fields)
+        if one_segment(text):
+            break
+    return text
+
+
 def reminder(t: DoseText) -> str:
     lang = _lang(t.language)
-    template = _REMINDER[lang].get(t.kind, _REMINDER[lang]["dose"])
-    return template.format(team=t.team, what=_what(t), time=t.local_time, date=t.local_date)
+    fields = _fields(t)
+    if t.kind not in _REMINDER[lang] or t.kind == "dose":
+        return _first_fitting((_REMINDER[lang]["dose"], *_REMINDER_SHORTER[lang]), fields)
+    return _REMINDER[lang][t.kind].format(**fields)
 
 
 # --- label monitoring: a check's reminders (the day before, on the day) ---------------------
@@ -118,7 +173,7 @@ def one_segment(text: str) -> bool:
 
 
 def nudge(t: DoseText) -> str:
-    return _NUDGE[_lang(t.language)].format(team=t.team, what=_what(t), time=t.local_time)
+    return _first_fitting(_NUDGE[_lang(t.language)], _fields(t))
 
 
 # --- the one-tap link: the reminder that carries it, and the page it opens ------------------
@@ -126,24 +181,24 @@ def nudge(t: DoseText) -> str:
 # Longest first: the first that fits the length limit with the link in it is sent.
 _REMINDER_LINK = {
     "en": (
-        "{team}: time for your {what} ({time}). Tap {link} or reply T (taken), S (skip), Z (snooze).",
-        "{team}: time for your {what} ({time}). Tap {link} or reply T, S or Z.",
-        "{team}: your {what} ({time}): {link} or reply T/S/Z.",
+        "{team}{who}: time for your {what} ({time}). Tap {link} or reply T{c} (taken), S{c} (skip), Z{c} (snooze).",
+        "{team}{who}: time for your {what} ({time}). Tap {link} or reply T{c}, S{c} or Z{c}.",
+        "{team}{who}: your {what} ({time}): {link} or reply T{c}/S{c}/Z{c}.",
     ),
     "es": (
-        "{team}: hora de su {what} ({time}). Toque {link} o responda T (tomada), S (omitir), Z (posponer).",
-        "{team}: hora de su {what} ({time}). Toque {link} o responda T, S o Z.",
-        "{team}: su {what} ({time}): {link} o responda T/S/Z.",
+        "{team}{who}: hora de su {what} ({time}). Toque {link} o responda T{c} (tomada), S{c} (omitir), Z{c} (posponer).",
+        "{team}{who}: hora de su {what} ({time}). Toque {link} o responda T{c}, S{c} o Z{c}.",
+        "{team}{who}: su {what} ({time}): {link} o responda T{c}/S{c}/Z{c}.",
     ),
 }
 _NUDGE_LINK = {
     "en": (
-        "{team}: still waiting to hear about your {time} {what}. Tap {link} or reply T if taken, S to skip.",
-        "{team}: your {time} {what}? Tap {link} or reply T or S.",
+        "{team}{who}: still waiting to hear about your {time} {what}. Tap {link} or reply T{c} if taken, S{c} to skip.",
+        "{team}{who}: your {time} {what}? Tap {link} or reply T{c} or S{c}.",
     ),
     "es": (
-        "{team}: aún esperamos su respuesta sobre su {what} de las {time}. Toque {link} o responda T o S.",
-        "{team}: ¿su {what} de las {time}? Toque {link} o responda T o S.",
+        "{team}{who}: seguimos esperando su respuesta sobre su {what} de las {time}. Toque {link} o responda T{c} o S{c}.",
+        "{team}{who}: ¿su {what} de las {time}? Toque {link} o responda T{c} o S{c}.",
     ),
 }
 
@@ -154,7 +209,7 @@ def with_link(t: DoseText, link: str, *, nudge: bool, max_length: int) -> str | 
     goes without a link: replying T or S always works)."""
     lang = _lang(t.language)
     for template in (_NUDGE_LINK if nudge else _REMINDER_LINK)[lang]:
-        text = template.format(team=t.team, what=_what(t), time=t.local_time, link=link)
+        text = template.format(link=link, **_fields(t))
         if len(text) <= max_length:
             return text
     return None
@@ -322,6 +377,51 @@ def flare_answer(team: str, phone: str, language: str = "en", *, told: bool = Tr
         return _ANSWERS[lang][kind].format(team=team)
     kind = "flare" if told else "flare_untold"
     return _ANSWERS[lang][kind].format(team=team, contact=phone)
+
+
+# --- which dose a reply was about: codes, shared phones ------------------------------------
+
+_RECORDED_FOR = {
+    "en": "Dose: {what} at {time}{for_whom}{code}.",
+    "es": "Dosis: {what} de las {time}{for_whom}{code}.",
+}
+_FOR_WHOM = {"en": " for {whose}", "es": " para {whose}"}
+_UNKNOWN_CODE = {
+    "en": "{team}: no dose with code {code} is waiting for an answer. Nothing was recorded.",
+    "es": "{team}: ninguna dosis con la clave {code} espera respuesta. No se registro nada.",
+}
+_WHICH_DOSE = {
+    "en": "{team}: this phone gets reminders for more than one person. Nothing was recorded; "
+    "reply with the code: {choices}.",
+    "es": "{team}: este teléfono recibe recordatorios de varias personas. No se registro nada; "
+    "responda con la clave: {choices}.",
+}
+_OR = {"en": " or ", "es": " o "}
+
+
+def recorded_for(t: DoseText) -> str:
+    """Which dose an answer was recorded for (added to "Thanks, recorded."), as discreet as
+    the reminder: "Dose: medication at 20:00 (A7)."."""
+    lang = _lang(t.language)
+    return _RECORDED_FOR[lang].format(
+        what=_what(t),
+        time=t.local_time,
+        for_whom=_FOR_WHOM[lang].format(whose=t.whose) if t.whose else "",
+        code=f" ({t.code})" if t.code else "",
+    )
+
+
+def unknown_code(team: str, code: str, language: str = "en") -> str:
+    """A reply naming a code that no dose waiting for an answer has."""
+    return _UNKNOWN_CODE[_lang(language)].format(team=team, code=code)
+
+
+def which_dose(team: str, choices: list[tuple[str, str]], letter: str, language: str) -> str:
+    """A reply without a code from a phone shared by patients who each have a dose open:
+    nothing is guessed; the answer names the codes ("T A7 (A.M.) or T C3 (J.P.)")."""
+    lang = _lang(language)
+    named = _OR[lang].join(f"{letter} {code} ({whose})" for code, whose in choices)
+    return _WHICH_DOSE[lang].format(team=team, choices=named)
 
 
 # --- the calendar feed link, texted at enrollment ------------------------------------------

@@ -20,6 +20,7 @@ from adherence.patients.enrollment import (
     find_patient,
     find_team,
     remove_patient,
+    shared_phone_warning,
     update_patient,
 )
 from adherence.storage.models import CareTeam, Patient, Plan
@@ -146,6 +147,8 @@ def patient_add(
             )
         except EnrollmentError as exc:
             fail(str(exc))
+        if (shared := shared_phone_warning(s, p)) is not None:
+            typer.echo(shared, err=True)
         print_json(patient_dict(p)) if as_json else typer.echo(p.id)
 
 
@@ -245,6 +248,8 @@ def patient_update(
             )
         except EnrollmentError as exc:
             fail(str(exc))
+        if phone is not None and (shared := shared_phone_warning(s, p)) is not None:
+            typer.echo(shared, err=True)
         if tz is not None:
             ids = [x.id for x in s.exec(select(Plan).where(Plan.patient_id == p.id))]
             materialize(

@@ -18,7 +18,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from adherence.core.selfcare_config import MonitoringSettings
-from adherence.dosing import onetap
+from adherence.dosing import codes, onetap
 from adherence.dosing.checks import act_on_check
 from adherence.dosing.materialize import materialize
 from adherence.dosing.plans import regimen_for
@@ -75,8 +75,15 @@ def in_quiet_hours(patient: Patient, when: datetime) -> datetime | None:
     return local_instant(end_day, end, zone)
 
 
-def dose_text(dose: Dose, patient: Patient, team: CareTeam, brand: str, purpose: str) -> str:
-    info = onetap.dose_info(dose, patient, team, brand)
+def dose_text(
+    dose: Dose,
+    patient: Patient,
+    team: CareTeam,
+    brand: str,
+    purpose: str,
+    info: texts.DoseText | None = None,
+) -> str:
+    info = info or onetap.dose_info(dose, patient, team, brand)
     return texts.nudge(info) if purpose == "nudge" else texts.reminder(info)
 
 
@@ -89,6 +96,7 @@ def _linked_text(
     purpose: str,
     now: datetime,
     policy: DispatchPolicy,
+    info: texts.DoseText | None = None,
 ) -> str | None:
     """The text with a new one-tap link for a home dose (its link stored hashed), or None
     when links are off, the dose is not a home dose, or no wording fits with the link."""
@@ -96,7 +104,7 @@ def _linked_text(
         return None
     token = onetap.new_link_token()
     body = texts.with_link(
-        onetap.dose_info(dose, patient, team, brand),
+        info or onetap.dose_info(dose, patient, team, brand),
         onetap.link_url(policy.public_base_url, token),
         nudge=purpose == "nudge",
         max_length=policy.max_length,
@@ -373,8 +381,10 @@ def _send(
 ) -> None:
     """Queue the text; ``site``: the injection site to suggest, added only where it fits
     ``policy.max_length`` (as the one-tap link's wording is chosen to fit)."""
-    body = _linked_text(session, dose, patient, team, brand, purpose, now, policy)
-    body = body or dose_text(dose, patient, team, brand, purpose)
+    # With its reply code when a reply could mean another dose (``codes``).
+    info = codes.labelled(session, onetap.dose_info(dose, patient, team, brand), dose, patient, now)
+    body = _linked_text(session, dose, patient, team, brand, purpose, now, policy, info)
+    body = body or dose_text(dose, patient, team, brand, purpose, info)
     if site:
         body = texts.with_site(body, site, patient.language, max_length=policy.max_length)
     enqueue(

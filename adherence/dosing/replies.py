@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from adherence.dosing import codes, onetap
 from adherence.dosing.confirm import (
     Confirmation,
     ConfirmError,
@@ -25,6 +26,7 @@ from adherence.dosing.confirm import (
 from adherence.dosing.sites import SiteRecorded, record_site
 from adherence.messaging.outbox import enqueue
 from adherence.storage.models import (
+    DOSE_OPEN,
     CareTeam,
     Dose,
     DoseStatus,
@@ -87,6 +89,7 @@ REFILL_PURPOSE = "refill"  # the outbox purpose of a refill text
 TIPS_OFF = {"tips off", "no tips", "stop tips", "no mas tips", "sin consejos", "no consejos"}
 
 HELP_REPLY_EVERY = timedelta(hours=1)
+_CODE_WORD = re.compile(r"[a-z]\d+")
 
 
 @dataclass(frozen=True)
@@ -112,14 +115,17 @@ def parse_reply(text: str) -> Intent:
     words = re.findall(r"[a-z0-9]+", folded)
     if not words:
         return Intent("unknown")
+    if len(words) > 1 and _CODE_WORD.fullmatch(words[0]):
+        words = [*words[1:], words[0]]  # "A7 T": the code first
     phrase = " ".join(words)
     first = words[0]
-    code = next((w.upper() for w in words[1:] if re.fullmatch(r"[a-z]\d{2,}", w)), None)
+    # A dose's reply code ("T A7", "tomada a7", "Z A7 30"): a letter and digits, any case.
+    code = next((w.upper() for w in words[1:] if _CODE_WORD.fullmatch(w)), None)
     if first in SNOOZE or phrase in SNOOZE or phrase.startswith("mas tarde"):
         minutes = next((int(w) for w in words[1:] if w.isdigit()), None)
         if minutes is not None and not 1 <= minutes <= 720:
             minutes = None
-        return Intent("snooze", minutes=minutes)
+        return Intent("snooze", minutes=minutes, code=code)
     if phrase in TIPS_OFF:
         return Intent("tips_off")
     if phrase in STOP or (first in STOP and len(words) == 1):
@@ -129,7 +135,7 @@ def parse_reply(text: str) -> Intent:
     if first in HELP:
         return Intent("help")
     if first in FLARE:
-        return Intent("flare")
+        return Intent("flare", code=code)
     if first in REFILL and len(words) <= 2:
         return Intent("refill")
     if first in TAKEN or phrase in TAKEN:
@@ -203,15 +209,28 @@ def handle_reply(
             )
         intent = Intent("unknown")  # no refill text to answer: as any other text
     if intent.kind in ("taken", "skip", "snooze"):
-        dose = open_dose_for_reply(session, patient.id, now)
+        if intent.code is not None:
+            # The dose the code names, answered or not; never another one.
+            dose = codes.find_by_code(session, [patient.id], intent.code, now)
+            if dose is None:
+                return ReplyOutcome(intent, answer=texts.unknown_code(team.name, intent.code, lang))
+        else:
+            dose = open_dose_for_reply(session, patient.id, now)
         if dose is None:
             return ReplyOutcome(intent, answer=texts.answer("no_dose", lang, team=team.name))
+        which = _which_dose(session, catalog, dose, patient, team, intent, now)
         if intent.kind == "snooze":
+            if dose.status not in DOSE_OPEN:
+                answer = texts.answer(
+                    "already_taken" if dose.status == DoseStatus.TAKEN else "no_dose",
+                    lang,
+                    team=team.name,
+                )
+                return ReplyOutcome(intent, dose=dose, answer=_join(answer, which))
             until = snooze(session, dose=dose, minutes=intent.minutes or snooze_minutes, now=now)
             mins = max(1, round((until - now).total_seconds() / 60))
-            return ReplyOutcome(
-                intent, dose=dose, answer=texts.answer("snoozed", lang, minutes=mins)
-            )
+            answer = texts.answer("snoozed", lang, minutes=mins)
+            return ReplyOutcome(intent, dose=dose, answer=_join(answer, which))
         try:
             result = confirm(
                 session,
@@ -225,7 +244,7 @@ def handle_reply(
             )
         except ConfirmError:
             return ReplyOutcome(intent, dose=dose)
-        answer = _recorded(intent, result, lang)
+        answer = _join(_recorded(intent, result, lang), which)
         if intent.site and result.applied and result.dose.status == DoseStatus.TAKEN:
             sited = record_site(session, catalog, result.dose, intent.site)
             if sited is not None and sited.site is not None:
@@ -256,6 +275,37 @@ def handle_reply(
     )
     session.commit()
     return ReplyOutcome(intent)
+
+
+def _join(answer: str, which: str) -> str:
+    return f"{answer} {which}" if which else answer
+
+
+def _which_dose(
+    session: Session,
+    catalog: Catalog,
+    dose: Dose,
+    patient: Patient,
+    team: CareTeam,
+    intent: Intent,
+    now: datetime,
+) -> str:
+    """Which dose the answer is about ("Dose: medication at 20:00 (A7)."), said when the
+    reply could have meant another one: it named a code, the patient has another dose open,
+    or the phone is shared; empty otherwise. As discreet as the reminder."""
+    assert patient.id is not None
+    sharing = [p for p in codes.phone_patients(session, patient.phone) if p.id != patient.id]
+    others = [d for d in codes.open_doses(session, [patient.id], now) if d.id != dose.id]
+    if intent.code is None and not sharing and not others:
+        return ""
+    plan = session.get(Plan, dose.plan_id)
+    brand = onetap.brand_of(catalog, plan) if plan is not None else ""
+    info = replace(
+        onetap.dose_info(dose, patient, team, brand),
+        code=dose.reply_code or "",
+        whose=codes.whose(patient) if sharing else "",
+    )
+    return texts.recorded_for(info)
 
 
 def _recorded(intent: Intent, result: Confirmation, language: str) -> str:

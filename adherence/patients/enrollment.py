@@ -195,6 +195,28 @@ def create_patient(
     return patient
 
 
+def shared_phone_warning(session: Session, patient: Patient) -> str | None:
+    """One line when ``patient``'s phone is also another active patient's (a family phone):
+    allowed, and said at enrolment so that the coordinator knows how its texts differ.
+    Names patient ids only (no number, no name)."""
+    others = session.exec(
+        select(Patient.id)
+        .where(
+            col(Patient.phone) == patient.phone,
+            col(Patient.active).is_(True),
+            col(Patient.id) != patient.id,
+        )
+        .order_by(col(Patient.id))
+    ).all()
+    if not others:
+        return None
+    ids = ", ".join(str(i) for i in others)
+    return (
+        f"warning: phone is shared with patient {ids}: its reminders carry a dose code and "
+        "whose dose it is (initials), and a reply without a code is never guessed"
+    )
+
+
 def find_patient(session: Session, ref: str) -> Patient:
     patient = session.exec(select(Patient).where(Patient.external_id == ref)).first()
     if patient is None and ref.isdigit():

@@ -30,6 +30,7 @@ from adherence.patients.enrollment import (
     create_patient,
     create_plan,
     find_team,
+    shared_phone_warning,
     valid_phone,
     valid_quiet_hours,
     valid_zone,
@@ -419,6 +420,8 @@ def import_roster(
             reason = str(exc) if isinstance(exc, EnrollmentError) else "is already enrolled"
             report.errors.append(RowError(line, "external_id", reason))
             continue
+        if existing is None and (shared := shared_phone_warning(session, patient)) is not None:
+            report.notes.append(f"line {line}: {shared}")
         try:
             plan = create_plan(
                 session,

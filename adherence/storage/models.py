@@ -247,6 +247,9 @@ class Dose(SQLModel, table=True):
     snoozed_until: datetime | None = utc_field()
     next_action_at: datetime | None = utc_field()
     updated_at: datetime = utc_field(nullable=False)
+    # The short code its texts name ("A7") when a reply could mean more than one open dose
+    # (``adherence.dosing.codes``); null when it never needed one.
+    reply_code: str | None = Field(default=None, max_length=4)
 
 
 class DoseChange(SQLModel, table=True):
