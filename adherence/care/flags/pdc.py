@@ -116,8 +116,9 @@ def _measure_batch(
     plans = [plan for plan, _ in pairs]
     patients = {patient.id or 0: patient for _, patient in pairs}
     measured = measure_plans(
-        session, plans, patients, start=start, end=end, catalog=catalog, settings=settings
-    )
+        session, plans, patients, start=start, end=end, catalog=catalog, settings=settings,
+        now=now,
+    )  # fmt: skip
     # Not updated_at: the plans themselves have not changed.
     session.execute(
         update(Plan)
