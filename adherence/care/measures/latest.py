@@ -43,10 +43,8 @@ _T = DOSES.c
 
 
 def pdc_period(now: datetime, zone: str, settings: Settings) -> tuple[date, date]:
-    """The last ``pdc_days`` whole days, up to yesterday (today is not over: its doses may
-    still be taken), as the low-PDC flag reads them."""
-    yesterday = now.astimezone(ZoneInfo(zone)).date() - timedelta(days=1)
-    return yesterday - timedelta(days=settings.care.pdc_days - 1), yesterday
+    today = now.astimezone(ZoneInfo(zone)).date()
+    return today - timedelta(days=settings.care.pdc_days - 1), today
 
 
 def _rows(

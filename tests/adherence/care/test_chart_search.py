@@ -30,10 +30,9 @@ def team_of(session: Session, catalog: Catalog, n: int = 6) -> list[Enrolled]:
         for i in range(n)
     ]  # fmt: skip
     odd = {e.patient.id for e in out[1::2]}
-    # Odd patients take nothing from the 10th on (PDC 9 of the 20 days over: 45%), even
-    # ones every dose.
+    # Odd patients take nothing from the 11th on (PDC about 50%), even ones every dose.
     drive(session, catalog, start=START, until=NOW,
-          take=lambda d: d.patient_id not in odd or d.local_date < date(2026, 3, 10))  # fmt: skip
+          take=lambda d: d.patient_id not in odd or d.local_date < date(2026, 3, 11))  # fmt: skip
     return out
 
 
@@ -71,12 +70,11 @@ def test_pdc_in_the_list_is_the_measures_packages_over_pdc_days(
     found = search_patients(
         session, people[0].team, Filters(), now=NOW, catalog=catalog, settings=SETTINGS
     )
-    # The last pdc_days whole days: up to yesterday (today, 06:00, is not over).
-    yesterday = NOW.date() - timedelta(days=1)
+    today = NOW.date()
     for row, e in zip(found.rows, people, strict=True):
         m = measure_patient(
-            session, e.patient, start=yesterday - timedelta(days=SETTINGS.care.pdc_days - 1),
-            end=yesterday, catalog=catalog, settings=SETTINGS,
+            session, e.patient, start=today - timedelta(days=SETTINGS.care.pdc_days - 1),
+            end=today, catalog=catalog, settings=SETTINGS,
         )  # fmt: skip
         assert row.pdc == m.pdc and row.band == band_of(m.pdc)
     assert [r.band for r in found.rows] == ["ge80", "lt50"]

@@ -57,7 +57,7 @@ def test_pdc_histogram_bins_active_patients_and_counts_the_unmeasured_apart(
 ) -> None:
     team = _team(session)
     other = _team(session, "Other Clinic")
-    end = NOW.astimezone(NY).date() - timedelta(days=1)  # whole days: up to yesterday
+    end = NOW.astimezone(NY).date()
     start = end - timedelta(days=29)  # [care] pdc_days = 30
     full, most, half, removed = (_enroll(session, catalog, team, n, start) for n in range(4))
     later = _enroll(session, catalog, team, 4, end + timedelta(days=3))  # nothing due yet
