@@ -34,7 +34,7 @@ from adherence.core.clock import Clock, SystemClock
 from adherence.core.config import Settings
 from adherence.dosing.dispatch import next_due
 from adherence.engine import TickResult, dispatch_policy, tick
-from adherence.messaging.mail import make_email_channel
+from adherence.messaging.mail import MailSender, make_email_channel
 from adherence.messaging.outbox import Sender
 from adherence.messaging.receipts import reconcile_in_flight
 from adherence.metrics import DaemonState
@@ -129,6 +129,8 @@ class Worker:
         )
         self.reconcile_after = timedelta(seconds=tw.timeout_seconds + 5)
         self.mailer = make_email_channel(app.settings)
+        # E-mail goes out on its own thread, woken by each tick: never inside the tick.
+        self.mail = MailSender(self.mailer, session=app.session, clock=self.clock.now)
         self.policy = dispatch_policy(app.settings)
         self.next_materialize = self.clock.now()
         self.first = True
@@ -175,8 +177,9 @@ class Worker:
                     status_callback=self.sender.status_callback,
                     clock=self.clock.now,
                     settings=self.app.settings,
-                    mailer=self.mailer,
+                    mailer=None,  # sent by self.mail, off the tick
                 )
+            self.mail.wake()
             m = self.state.metrics
             m.ticks.inc()
             m.doses_missed.inc(result.dispatched.missed)
@@ -241,6 +244,7 @@ class Worker:
         if self._thread is not None:
             self._thread.join()
         self.state.scheduler_running = False
+        self.mail.stop()  # a last pass for the e-mail due, then its thread ends
         with self.lock, self.app.session() as s:
             recorded = self.sender.finish(s, self.clock.now())
         if recorded:

@@ -7,12 +7,13 @@ Three runs in one process, all against the same fake Twilio API on loopback (ans
 every create after ``--latency`` seconds) and with the real ``twilio`` client:
 
 1. burst: ``--count`` reminders due at the same instant, sent by the engine (dispatch +
-   outbox + threaded sender, ``--workers`` concurrent requests) from a SQLite file;
-   prints reminders handed to Twilio per second and p50/p99 lateness (Twilio's receipt
-   time minus the due time);
+   outbox + threaded sender, ``--workers`` concurrent requests) from a SQLite file. Judged
+   by lateness from the due time (Twilio's receipt time minus the dose's due time): p50,
+   p99 and the last one, which must be within 60 s. Nothing is timed from when the worker
+   starts: a worker that starts late, or a set-up that overruns the due time, shows as
+   lateness. The rate is reminders per second of the last one's lateness;
 2. baseline: the bare ``twilio`` client creating the same number of messages at the same
-   concurrency; prints its rate and the ratio engine/baseline (goal >= 0.7, and all of
-   the burst handed over within 60 s);
+   concurrency; prints its rate and the ratio engine/baseline (goal >= 0.7);
 3. steady: ``--steady-seconds`` of reminders due at 100 per second, driven by the
    daemon's worker loop; prints p50/p99 lateness (goal p99 < 2 s).
 """
@@ -143,15 +144,19 @@ def seed(url: str, count: int, now: datetime) -> None:
 
 
 def set_due(url: str, due: list[datetime]) -> None:
+    """Give the doses these due times (one statement: the set-up must not eat into the
+    time before the burst is due)."""
     engine = make_engine(url)
     with Session(engine) as s:
-        ids = [d.id for d in s.exec(select(Dose).order_by(Dose.id)).all()]
-        for dose_id, at in zip(ids, due, strict=False):
-            s.execute(
-                update(Dose)
-                .where(Dose.id == dose_id)
-                .values(due_at=at, next_action_at=at, window_closes_at=at + timedelta(hours=8))
-            )
+        ids = [d for d in s.exec(select(Dose.id).order_by(Dose.id)).all()]
+        s.execute(
+            update(Dose),
+            [
+                {"id": dose_id, "due_at": at, "next_action_at": at,
+                 "window_closes_at": at + timedelta(hours=8)}
+                for dose_id, at in zip(ids, due, strict=False)
+            ],
+        )  # fmt: skip
         s.commit()
     engine.dispose()
 
@@ -202,15 +207,19 @@ def lateness(fake: FakeProcess, url: str) -> list[float]:
     return [received[sid] - due.timestamp() for sid, due in rows if sid in received]
 
 
-def run_burst(fake: FakeProcess, url: str, count: int, workers: int) -> tuple[float, list[float]]:
+def run_burst(fake: FakeProcess, url: str, count: int, workers: int) -> list[float]:
+    """Each reminder's lateness from its due time (seconds)."""
     app = make_app(url, fake, workers)
     due = datetime.now(UTC) + timedelta(seconds=2)
     set_due(url, [due] * count)
     worker = Worker(app, channel(fake), DaemonState())
     worker.next_materialize = datetime.max.replace(tzinfo=UTC)  # doses are already there
+    overran = (datetime.now(UTC) - due).total_seconds()
+    if overran > 0:
+        print(f"note: set-up ended {overran:.1f} s after the due time (it counts as lateness)")
     while datetime.now(UTC) < due:
         time.sleep(0.01)
-    started = time.perf_counter()
+    started = time.perf_counter()  # only a guard against a run that never ends
     before = fake.count()
     while True:
         result = worker.run_once()
@@ -223,9 +232,8 @@ def run_burst(fake: FakeProcess, url: str, count: int, workers: int) -> tuple[fl
         if time.perf_counter() - started > 300:
             break
     assert fake.count() - before == count, (fake.count() - before, count)
-    elapsed = time.perf_counter() - started
     worker.stop()
-    return elapsed, lateness(fake, url)
+    return lateness(fake, url)
 
 
 def run_baseline(fake: FakeProcess, count: int, workers: int) -> float:
@@ -294,13 +302,19 @@ def main() -> None:
         t = time.perf_counter()
         seed(url, args.count, datetime.now(UTC))
         print(f"setup: {args.count:,} patients enrolled in {time.perf_counter() - t:.1f} s")
-        elapsed, late = run_burst(fake, url, args.count, args.workers)
-        rate = len(late) / elapsed
+        late = run_burst(fake, url, args.count, args.workers)
+        last = max(late)
+        rate = len(late) / last
+        met = "met" if last <= 60 else "NOT met"
         print(
-            f"burst: {len(late):,} reminders handed to Twilio in {elapsed:.1f} s = {rate:,.0f}/s "
-            f"(goal: all within 60 s) with {args.workers} workers, {args.latency * 1000:.0f} ms latency"
+            f"burst: {len(late):,} reminders due at one instant, the last handed to Twilio"
+            f" {last:.1f} s after the due time = {rate:,.0f}/s (goal: all within 60 s of the"
+            f" due time: {met}) with {args.workers} workers, {args.latency * 1000:.0f} ms latency"
         )
-        print(f"burst lateness: p50 {pct(late, 0.5):.2f} s, p99 {pct(late, 0.99):.2f} s")
+        print(
+            f"burst lateness from the due time: p50 {pct(late, 0.5):.2f} s,"
+            f" p99 {pct(late, 0.99):.2f} s, max {last:.2f} s"
+        )
         base_elapsed = run_baseline(fake, args.count, args.workers)
         base_rate = args.count / base_elapsed
         print(

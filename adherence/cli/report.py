@@ -32,6 +32,13 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def _pdc(js: dict[str, Any]) -> str:
+    """PDC, or why there is none yet (every dose still to come)."""
+    if js.get("pdc_status") == "nothing to measure yet":
+        return "nothing to measure yet"
+    return _pct(js["pdc"])
+
+
 def _yes(value: bool | None) -> str:
     return "-" if value is None else ("yes" if value else "NO")
 
@@ -57,7 +64,7 @@ def _patient_lines(label: str, js: dict[str, Any]) -> list[list[str]]:
                 label,
                 str(p["plan_id"]),
                 p["regimen"],
-                _pct(p["pdc"]),
+                _pdc(p),
                 _pct(p["dispensing"]["pdc"]) if p["dispensing"] else "-",
                 _yes(p["adherent"]),
                 f"{p['doses_taken']}/{p['doses_scheduled']}",
@@ -107,8 +114,9 @@ def report(
         for label, (start, end) in periods.items():
             if isinstance(subject, Patient):
                 out[label] = measure_patient(
-                    s, subject, start=start, end=end, catalog=app.catalog, settings=app.settings
-                ).to_json()
+                    s, subject, start=start, end=end, catalog=app.catalog, settings=app.settings,
+                    now=now,
+                ).to_json()  # fmt: skip
             else:
                 out[label] = measure_team(
                     s,
@@ -117,6 +125,7 @@ def report(
                     end=end,
                     catalog=app.catalog,
                     settings=app.settings,
+                    now=now,
                 ).to_json()
         target = subject if isinstance(subject, Patient) else None
         record(
@@ -142,7 +151,8 @@ def report(
         return
     for label, js in out.items():
         typer.echo(
-            f"{label}: {js['patients']} patients, {js['patients_in_pdc']} with PDC, "
+            f"{label}: {js['patients']} patients, {js['patients_in_pdc']} with PDC"
+            f" ({js['patients_nothing_to_measure_yet']} with nothing to measure yet), "
             f"median PDC {_pct(js['pdc_median'])} (confirmations), "
             f"{_pct(js['dispensing_pdc_median'])} (fills, {js['patients_with_fills']} patients), "
             f"adherent (>= {_pct(js['threshold'])}) "
@@ -151,7 +161,7 @@ def report(
         )
     last = out[list(out)[-1]]
     rows = [
-        [str(p["patient_id"]), p["external_id"] or "", _pct(p["pdc"]),
+        [str(p["patient_id"]), p["external_id"] or "", _pdc(p),
          _pct(p["dispensing"]["pdc"]) if p["dispensing"] else "-", _yes(p["adherent"]),
          f"{p['doses_taken']}/{p['doses_scheduled']}", _pct(p["on_time_rate"]),
          _yes(p["persistent"])]

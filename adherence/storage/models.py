@@ -441,3 +441,8 @@ from adherence.storage.visits import Visit as Visit  # noqa: E402
 from adherence.storage.workspace import CallResult as CallResult  # noqa: E402
 from adherence.storage.workspace import ConfirmLink as ConfirmLink  # noqa: E402
 from adherence.storage.workspace import WorkspaceSession as WorkspaceSession  # noqa: E402
+
+# The doses changed since a pass's watermark (``adherence.storage.watermarks``), read by
+# index rather than by a scan of every dose.
+Index("ix_dose_updated_at", Dose.__table__.c.updated_at)  # type: ignore[attr-defined]
+from adherence.storage.watermarks import Watermark as Watermark  # noqa: E402

@@ -5,6 +5,7 @@ Messages are parsed with the standard library, so tests read them as a mail clie
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ class Inbox:
 
     received: list[Received] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)  # address -> "550 ..." reply
+    delay: float = 0.0  # seconds before each message is accepted (a slow but alive server)
     lock: threading.Lock = field(default_factory=threading.Lock)
     arrived: threading.Condition = field(init=False)
 
@@ -51,6 +53,8 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         msg = message_from_bytes(envelope.original_content, policy=policy.default)
         with self.arrived:
             self.received.append(
@@ -66,8 +70,8 @@ class Inbox:
 
 
 @contextmanager
-def smtp_server() -> Iterator[tuple[Controller, Inbox]]:
-    inbox = Inbox()
+def smtp_server(delay: float = 0.0) -> Iterator[tuple[Controller, Inbox]]:
+    inbox = Inbox(delay=delay)
     # aiosmtpd connects to its own port to check it is up, so it needs a real port number.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

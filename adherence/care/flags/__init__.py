@@ -13,9 +13,9 @@ here.
 """
 
 from adherence.care.flags.monitoring import monitoring_overdue_rule, resolve_recorded
+from adherence.care.flags.pdc import PDC_BATCH, pdc_rule
 from adherence.care.flags.rules import (
     EVENT_RULES,
-    PDC_BATCH,
     RULES,
     URGENT_RULES,
     check_missed_run,
@@ -24,7 +24,6 @@ from adherence.care.flags.rules import (
     infusion_rule,
     missed_doses_rule,
     missed_threshold,
-    pdc_rule,
     silence_rule,
     sms_status_rule,
 )

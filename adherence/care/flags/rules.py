@@ -22,7 +22,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
+from adherence.care.flags.marks import changed_plans, move_mark, read_mark
 from adherence.care.flags.monitoring import monitoring_overdue_rule, resolve_recorded
+from adherence.care.flags.pdc import pdc_rule
 from adherence.care.flags.store import raise_flag
 from adherence.core.config import Settings
 from adherence.dosing.rules import DOSE_MISSED
@@ -63,17 +65,6 @@ def _resolved_has(session: Session, *, scope: tuple[str, int], rule: str, occurr
         )
     ).all()
     return any(json.loads(raw).get("occurrence") == occurrence for raw in rows)
-
-
-def _latest(session: Session, *, scope: tuple[str, int], rule: str) -> Flag | None:
-    """The newest flag of ``rule`` for the plan or patient, whatever its status."""
-    column = Flag.plan_id if scope[0] == "plan" else Flag.patient_id
-    return session.exec(
-        select(Flag)
-        .where(column == scope[1], Flag.rule == rule)
-        .order_by(col(Flag.id).desc())
-        .limit(1)
-    ).first()
 
 
 def missed_threshold(kind: str, settings: Settings) -> int:
@@ -163,7 +154,9 @@ def missed_doses_rule(
     consumed once (``notified`` is set in the commit that raises the flag; rows another
     worker is consuming are skipped). Full ticks also look at every plan with a dose missed
     within [care] pdc_days, whatever its events say: a threshold lowered in the config, or
-    misses recorded before there were such events."""
+    misses recorded before there were such events. That look reads only the doses changed
+    since the last full tick (the ``missed_doses`` watermark): the whole window once, then
+    again only when the thresholds change."""
     events = session.exec(
         select(RuleEvent)
         .where(RuleEvent.type == DOSE_MISSED, col(RuleEvent.notified).is_(False))
@@ -178,14 +171,7 @@ def missed_doses_rule(
         if event.plan_id is not None and event.details.get("kind") == "dose":
             plan_ids.add(event.plan_id)
     if full:
-        since = now - timedelta(days=settings.care.pdc_days)
-        plan_ids.update(
-            session.exec(
-                select(Dose.plan_id)
-                .where(Dose.status == "missed", Dose.kind == "dose", Dose.due_at >= since)
-                .distinct()
-            ).all()
-        )
+        plan_ids.update(_missed_since_mark(session, now=now, settings=settings))
     flags = []
     for plan, patient in _active(session, plan_ids):
         threshold = missed_threshold(_therapy_kind(catalog, plan.regimen), settings)
@@ -193,6 +179,31 @@ def missed_doses_rule(
         if flag is not None:
             flags.append(flag)
     return flags
+
+
+MISSED_MARK = "missed_doses"
+
+
+def _missed_since_mark(session: Session, *, now: datetime, settings: Settings) -> set[int]:
+    care = settings.care
+    basis = (
+        f"oral={care.missed_in_a_row_oral} injectable={care.missed_in_a_row_injectable} "
+        f"relapse={care.missed_in_a_row_relapse} days={care.pdc_days}"
+    )
+    mark = read_mark(session, MISSED_MARK, basis=basis)
+    if mark is not None:
+        found = changed_plans(session, mark, missed_only=True)
+    else:
+        since = now - timedelta(days=care.pdc_days)
+        found = set(
+            session.exec(
+                select(Dose.plan_id).where(
+                    Dose.status == "missed", Dose.kind == "dose", Dose.due_at >= since
+                )
+            ).all()
+        )
+    move_mark(session, MISSED_MARK, basis=basis, now=now)
+    return found
 
 
 def infusion_rule(session: Session, *, now: datetime) -> list[Flag]:
@@ -389,77 +400,6 @@ def silence_rule(session: Session, *, now: datetime, settings: Settings) -> list
                     "first_unanswered_at": first,
                     "last_answer_at": last_answer,
                     "days": (now - first).days,
-                },
-                occurrence=occurrence,
-            )
-        )
-    return flags
-
-
-PDC_BATCH = 1000  # plans measured per full tick: a large clinic is covered over a few hours
-
-
-def pdc_rule(
-    session: Session, *, now: datetime, catalog: Catalog, settings: Settings
-) -> list[Flag]:
-    """PDC over the last [care] pdc_days whole days (up to yesterday) below [care]
-    pdc_threshold, for plans running at least that long; each plan checked once a day (its
-    ``pdc_checked_on``, the patient's local day, committed with the flags it led to).
-    A low-PDC spell is one occurrence; after a resolution it comes back only once a whole
-    new period has passed below the threshold."""
-    from adherence.care.measures import PDC_KINDS, measure_plan
-
-    days = settings.care.pdc_days
-    rows = session.exec(
-        select(Plan, Patient)
-        .join(Patient, col(Patient.id) == Plan.patient_id)
-        .where(Plan.status == "active", Patient.active)
-        .order_by(col(Plan.id))
-    ).all()
-    flags = []
-    measured = 0
-    for plan, patient in rows:
-        assert plan.id is not None and patient.id is not None
-        today = now.astimezone(ZoneInfo(patient.tz)).date()
-        if plan.pdc_checked_on == today:
-            continue
-        end = today - timedelta(days=1)
-        start = end - timedelta(days=days - 1)
-        if plan.start_date > start or _therapy_kind(catalog, plan.regimen) not in PDC_KINDS:
-            continue  # decided without reading a dose: not worth a write to remember
-        if measured >= PDC_BATCH:
-            break
-        measured += 1
-        plan.pdc_checked_on = today  # not updated_at: the plan itself has not changed
-        session.add(plan)
-        pdc = measure_plan(
-            session, plan, start=start, end=end, catalog=catalog, settings=settings
-        ).pdc
-        if pdc is None or pdc >= settings.care.pdc_threshold:
-            continue
-        last = _latest(session, scope=("plan", plan.id), rule="low_pdc")
-        if last is not None and last.status == "resolved":
-            assert last.resolved_at is not None
-            if last.resolved_at.astimezone(ZoneInfo(patient.tz)).date() >= start:
-                continue  # this period still overlaps the one already dealt with
-        occurrence = (
-            last.details.get("occurrence")
-            if last is not None and last.status != "resolved"
-            else f"from:{start.isoformat()}"
-        )
-        flags.append(
-            raise_flag(
-                session,
-                team_id=patient.team_id,
-                patient_id=patient.id,
-                plan_id=plan.id,
-                rule="low_pdc",
-                now=now,
-                details={
-                    "pdc": round(pdc, 4),
-                    "threshold": settings.care.pdc_threshold,
-                    "period_start": start,
-                    "period_end": end,
                 },
                 occurrence=occurrence,
             )

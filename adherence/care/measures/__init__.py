@@ -23,6 +23,7 @@ from adherence.care.measures.compute import (
     iter_team_patients,
     measure_patient,
     measure_plan,
+    measure_plans,
     measure_team,
 )
 from adherence.care.measures.dispensing import DispensingCover, dispensing_cover
@@ -70,6 +71,7 @@ __all__ = [
     "iter_team_patients",
     "measure_patient",
     "measure_plan",
+    "measure_plans",
     "measure_rows",
     "measure_team",
     "row_maker",

@@ -9,7 +9,7 @@ patient's plans.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -75,7 +75,10 @@ def measure_rows(
     start: date,
     end: date,
     settings: Settings,
+    now: datetime | None = None,
 ) -> PlanMeasures:
+    """``now``: PDC counts only the days that are over by then (up to yesterday in the
+    patient's zone); without it, the whole period (a period wholly in the past)."""
     care = settings.care
     m = PlanMeasures(
         plan_id=plan.id or 0,
@@ -88,6 +91,11 @@ def measure_rows(
         permissible_gap_days=care.permissible_gap_days,
     )
     zone = ZoneInfo(patient.tz)
+    today = now.astimezone(zone).date() if now is not None else None
+    # The last day measured: today is not over (its doses may still be taken), and later
+    # days have not happened.
+    last = end if today is None else min(end, today - timedelta(days=1))
+    m.measured_to = last
     pdc_plan = regimen.kind in PDC_KINDS
     days: dict[Any, date] = {}
     per_date: dict[date, int] = {}  # doses scheduled on each date: the interval is shared
@@ -121,9 +129,14 @@ def measure_rows(
             m.pending += 1
     if not pdc_plan:
         return m
+    if today is not None:
+        in_period = [row for row in in_period if row[0] <= last]
     if not in_period:
-        m.not_recorded = not_recorded(plan, zone, per_date, [], start=start, end=end)
-        m.days_not_recorded = _days(m.not_recorded)
+        # Doses to come and none over yet: nothing to measure yet (not a PDC of 0).
+        m.nothing_yet = today is not None and any(d >= today for d in per_date)
+        if last >= start:
+            m.not_recorded = not_recorded(plan, zone, per_date, [], start=start, end=last)
+            m.days_not_recorded = _days(m.not_recorded)
         return m
     dates = sorted(per_date)
     interval = {d: float((nxt - d).days) for d, nxt in pairwise(dates)}
@@ -133,15 +146,15 @@ def measure_rows(
         if status != "taken":
             continue
         day = _takenday_of(taken, d, zone) if taken is not None else d
-        if day <= end:
+        if day <= last:
             fills.append((float(day.toordinal()), interval[d] / per_date[d]))
     fills.sort()
     index = min(d for d, *_ in in_period)
     m.index_date = index
-    lo, hi = float(index.toordinal()), float(end.toordinal() + 1)
+    lo, hi = float(index.toordinal()), float(last.toordinal() + 1)
     m.days_in_period = int(hi - lo)
     m.days_covered, m.longest_gap_days, m.cover = cover_chain(fills, lo, hi)
-    m.not_recorded = not_recorded(plan, zone, per_date, m.cover, start=start, end=end)
+    m.not_recorded = not_recorded(plan, zone, per_date, m.cover, start=start, end=last)
     if m.not_recorded:
         _leave_out(m, m.cover, m.not_recorded, lo, hi)
     return m
@@ -233,9 +246,12 @@ def combine_plans(
         plans=plans,
     )
     indexed = [p for p in plans if p.index_date is not None]
+    # One patient, one zone: every plan was measured to the same day.
+    pm.measured_to = min((p.measured_to for p in plans if p.measured_to), default=end)
+    pm.nothing_yet = not indexed and any(p.nothing_yet for p in plans)
     if indexed:
         index = min(p.index_date for p in indexed if p.index_date)
-        lo, hi = float(index.toordinal()), float(end.toordinal() + 1)
+        lo, hi = float(index.toordinal()), float(pm.measured_to.toordinal() + 1)
         merged = union([iv for p in indexed for iv in p.cover])
         pm.index_date = index
         pm.days_in_period = int(hi - lo)

@@ -24,6 +24,17 @@ def _ratio(num: float, den: float) -> float | None:
     return num / den if den else None
 
 
+NOTHING_YET = "nothing to measure yet"
+
+
+def pdc_status(pdc: float | None, nothing_yet: bool) -> str:
+    """What a PDC column shows in words: measured, nothing to measure yet (every dose still
+    to come), or not measured (no dose in the period, or not a PDC therapy)."""
+    if pdc is not None:
+        return "measured"
+    return NOTHING_YET if nothing_yet else "not measured"
+
+
 # --- results --------------------------------------------------------------------------------
 
 
@@ -41,6 +52,8 @@ class _Coverage:
     days_covered: float
     longest_gap_days: float
     days_not_recorded: int
+    measured_to: date | None
+    nothing_yet: bool
 
     @property
     def in_pdc(self) -> bool:
@@ -69,6 +82,10 @@ class _Coverage:
             # missed, left out of the period and of the gaps.
             "days_not_recorded": self.days_not_recorded,
             "pdc": _r(self.pdc),
+            # The last day PDC counts (today is not over; later days have not happened),
+            # and why there is no PDC when there is none.
+            "measured_to": self.measured_to.isoformat() if self.measured_to else None,
+            "pdc_status": pdc_status(self.pdc, self.nothing_yet),
             "pdc_basis": "confirmations",
             "threshold": self.threshold,
             "adherent": self.adherent,
@@ -100,6 +117,8 @@ class PlanMeasures(_Coverage):
     infusions_on_time: int = 0
     infusion_days_late: list[int] = field(default_factory=list)
     days_not_recorded: int = 0  # on therapy before enrolment, nobody recorded (left out)
+    measured_to: date | None = None
+    nothing_yet: bool = False  # a PDC plan whose doses are all still to come
     # Cover and days not recorded as merged [start, end) day ordinals: the patient level
     # unions them.
     cover: list[tuple[float, float]] = field(default_factory=list, repr=False)
@@ -147,6 +166,8 @@ class PatientMeasures(_Coverage):
     days_covered: float = 0.0
     longest_gap_days: float = 0.0
     days_not_recorded: int = 0
+    measured_to: date | None = None
+    nothing_yet: bool = False
     dispensing: DispensingCover = field(default_factory=DispensingCover)
 
     def _sum(self, name: str) -> int:
@@ -201,6 +222,8 @@ class TeamMeasures:
             "threshold": self.threshold,
             "patients": len(self.patients),
             "patients_in_pdc": len(pdcs),
+            # Left out of the median: their first dose is still to come.
+            "patients_nothing_to_measure_yet": sum(1 for p in self.patients if p.nothing_yet),
             "patients_adherent": adherent,
             "adherent_rate": _r(_ratio(adherent, len(pdcs))),
             # The team is "adherent" when its median patient is: one yes/no for a dashboard.

@@ -50,12 +50,14 @@ def measure_routes(deps: Deps) -> APIRouter:
 
         with deps.session() as s:
             patient = deps.own_patient(s, me, patient_id)
-            today = deps.clock().astimezone(ZoneInfo(patient.tz)).date()
+            now = deps.clock()
+            today = now.astimezone(ZoneInfo(patient.tz)).date()
             out: dict[str, dict[str, Any]] = {}
             for name, (first, last) in periods(today, start, end).items():
                 result = measure_patient(
-                    s, patient, start=first, end=last, catalog=app.catalog, settings=app.settings
-                )
+                    s, patient, start=first, end=last, catalog=app.catalog, settings=app.settings,
+                    now=now,
+                )  # fmt: skip
                 out[name] = result.to_json()
             deps.audit(
                 s,
@@ -85,12 +87,14 @@ def measure_routes(deps: Deps) -> APIRouter:
         with deps.session() as s:
             team = s.get(CareTeam, me.team_id)
             assert team is not None  # a coordinator's team is a foreign key
-            today = deps.clock().astimezone(ZoneInfo(team.tz)).date()
+            now = deps.clock()
+            today = now.astimezone(ZoneInfo(team.tz)).date()
             out: dict[str, dict[str, Any]] = {}
             for name, (first, last) in periods(today, start, end).items():
                 result = measure_team(
-                    s, team, start=first, end=last, catalog=app.catalog, settings=app.settings
-                )
+                    s, team, start=first, end=last, catalog=app.catalog, settings=app.settings,
+                    now=now,
+                )  # fmt: skip
                 out[name] = result.to_json(patients=per_patient)
             deps.audit(
                 s,
