@@ -21,19 +21,17 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, func, text
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from adherence.bootstrap import App, sms_channel_name
 from adherence.core.clock import Clock, SystemClock
 from adherence.core.config import Settings
 from adherence.dosing.dispatch import next_due
-from adherence.engine import TickResult, dispatch_policy, tick
+from adherence.engine import MaterializePass, TickResult, dispatch_policy, tick
 from adherence.messaging.mail import MailSender, make_email_channel
 from adherence.messaging.outbox import Sender
 from adherence.messaging.receipts import reconcile_in_flight
@@ -92,24 +90,11 @@ def make_channel(settings: Settings) -> SmsChannel:
     return ConsoleSms()
 
 
-@contextmanager
-def singleton(engine: Engine, key: int) -> Iterator[bool]:
-    """True for the one process holding ``key`` (PostgreSQL advisory lock); SQLite runs a
-    single daemon, so it is always True there."""
-    if engine.dialect.name != "postgresql":
-        yield True
-        return
-    with engine.connect() as conn:
-        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
-        try:
-            yield got
-        finally:
-            if got:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            conn.commit()
-
-
 class Worker:
+    # Plans expanded per tick while a materialising pass runs: about a second of work on
+    # a busy 2-core machine, so that a reminder due now waits at most that long.
+    materialize_slice_plans = 200
+
     def __init__(
         self, app: App, channel: SmsChannel, state: DaemonState, clock: Clock | None = None
     ) -> None:
@@ -133,6 +118,7 @@ class Worker:
         self.mail = MailSender(self.mailer, session=app.session, clock=self.clock.now)
         self.policy = dispatch_policy(app.settings)
         self.next_materialize = self.clock.now()
+        self.materialize_pass: MaterializePass | None = None
         self.first = True
         self.stopping = threading.Event()
         self.lock = threading.Lock()  # one tick at a time, and none while stop() records
@@ -161,10 +147,16 @@ class Worker:
                 m.reminders_due.set(due_now)
                 lag = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
                 m.dispatch_lag.set(lag)
-                do_mat = False
-                if now >= self.next_materialize:
-                    with singleton(self.app.engine, MATERIALIZE_LOCK) as mine:
-                        do_mat = mine
+                pending = self.materialize_pass
+                if now >= self.next_materialize and (pending is None or pending.done):
+                    # In slices, one per tick after its dispatch; each slice holds the
+                    # advisory lock (PostgreSQL) while it writes.
+                    pg = self.app.engine.dialect.name == "postgresql"
+                    self.materialize_pass = MaterializePass(
+                        horizon_days=eng.horizon_days,
+                        lock_key=MATERIALIZE_LOCK if pg else None,
+                        slice_plans=self.materialize_slice_plans,
+                    )
                     self.next_materialize = now + timedelta(minutes=eng.materialize_every_minutes)
                 result = tick(
                     s,
@@ -173,7 +165,8 @@ class Worker:
                     policy=self.policy,
                     sender=self.sender,
                     horizon_days=eng.horizon_days,
-                    do_materialize=do_mat,
+                    do_materialize=False,
+                    materialize_pass=self.materialize_pass,
                     status_callback=self.sender.status_callback,
                     clock=self.clock.now,
                     settings=self.app.settings,
@@ -193,6 +186,17 @@ class Worker:
                     result.dispatched.missed,
                     result.sent,
                     result.materialized,
+                )
+            p = self.materialize_pass
+            if p is not None and p.pending_full:  # it ended in this tick
+                t = p.total
+                log.info(
+                    "materialise pass done written=%d plans=%d unchanged=%d failed=%d%s",
+                    t.written,
+                    t.examined,
+                    t.skipped,
+                    t.failed,
+                    " (another worker holds the lock)" if t.locked else "",
                 )
             for event in result.dispatched.events:
                 log.info("rule event type=%s plan=%s", event.type, event.plan_id)

@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
@@ -79,6 +79,16 @@ def insert_ignoring_existing(dialect: str, model: Any, unique: list[str]) -> Any
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(model).on_conflict_do_nothing(index_elements=unique)
+
+
+def try_transaction_lock(session: Session, key: int) -> bool:
+    """Take PostgreSQL's advisory lock ``key`` for the session's current transaction (it is
+    released at commit or rollback), or say that another one holds it. SQLite needs none:
+    its writers are serialised by ``BEGIN IMMEDIATE`` and one daemon owns the file."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    got = session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar()
+    return bool(got)
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:

@@ -182,6 +182,10 @@ class Plan(SQLModel, table=True):
     supply_checked_on: date | None = None
     refill_remind_at: datetime | None = utc_field(index=True)
     refill_overdue_at: datetime | None = utc_field(index=True)
+    # How far materialising has written this plan's doses (the patient's local date) and
+    # when: a pass skips the plan while that covers its horizon and nothing changed since.
+    materialized_until: date | None = None
+    materialized_at: datetime | None = utc_field()
 
     @property
     def options(self) -> dict[str, str]:
@@ -209,9 +213,11 @@ class Dose(SQLModel, table=True):
         # check (count and latest change in its window) reads this index alone. It also
         # serves every lookup by patient_id (its leading column).
         Index("ix_dose_patient_due", "patient_id", "due_at", "updated_at"),
+        # Each materialise batch's lookup: a batch of plans' doses from two days ago on.
+        Index("ix_dose_plan_due", "plan_id", "due_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    plan_id: int = Field(foreign_key="plan.id", index=True)
+    plan_id: int = Field(foreign_key="plan.id")  # indexed by ix_dose_plan_due
     patient_id: int = Field(foreign_key="patient.id")
     epoch: int = 0
     key: str = Field(max_length=64)
