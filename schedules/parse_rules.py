@@ -28,7 +28,8 @@ RULE_PARAMS: dict[str, Schema] = {
     "repeat_first_dose_monitoring": {"periods": _param(list)},
     "min_spacing": {"hours": _param(int, float)},
     "no_consecutive_days": {},
-    "premedication": {"minutes_before": _param(int)},
+    # first_in_phase = N: only the first N occasions of each phase (a course's first days)
+    "premedication": {"minutes_before": _param(int), "first_in_phase": _param(int)},
     "observation": {"hours": _param(int, float), "first": _param(int)},
     "stop_at_cap": {},
 }

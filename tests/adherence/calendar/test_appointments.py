@@ -395,3 +395,42 @@ def test_reminders_already_past_at_booking_are_not_queued(
     )
     rows = sms_rows(session)
     assert [r.next_attempt_at for r in rows] == [at(2026, 3, 3, 10).astimezone(UTC)]
+
+
+def test_lemtrada_premedication_text_only_on_the_first_three_days_of_each_course(
+    session: Session, catalog: Catalog, t0: datetime
+) -> None:
+    """The label: high-dose corticosteroids right before the infusion on the first 3 days of
+    each treatment course (course 1 is 5 days, course 2 is 3 days)."""
+    e = enroll(session, catalog, "alemtuzumab", date(2026, 3, 2), now=t0)
+    premedicated: dict[str, list[bool]] = {}
+    last = t0  # the clinic's clock: each booking after the previous infusion is recorded
+    for _ in range(8):
+        dose = next_infusion(session, e.plan)
+        if dose is None:  # course 2 lies a year ahead, past the horizon
+            materialize(session, now=last, catalog=catalog, horizon_days=400)
+            dose = next_infusion(session, e.plan)
+        assert dose is not None
+        slot = dose.due_at + timedelta(minutes=30)
+        appt = book(
+            session,
+            plan=e.plan,
+            at=slot,
+            location="Infusion suite",
+            now=max(last, slot - timedelta(days=2)),
+            catalog=catalog,
+            settings=SETTINGS,
+            by="nurse",
+        )
+        texts = [r for r in sms_rows(session) if r.key.startswith(f"appt:{appt.id}:")]
+        premed = [r for r in texts if r.purpose == "premedication"]
+        premedicated.setdefault(dose.phase, []).append(bool(premed))
+        if premed:
+            # 60 min (the label's "immediately prior") + 1 h before the slot.
+            assert premed[0].next_attempt_at == (slot - timedelta(hours=2)).astimezone(UTC)
+        _given(session, catalog, dose, slot + timedelta(hours=1))
+        last = slot + timedelta(hours=1)
+    assert premedicated == {
+        "course 1": [True, True, True, False, False],
+        "course 2": [True, True, True],
+    }
