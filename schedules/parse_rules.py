@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from schedules.fields import Schema, _Entry, _one_of, _param, _source, _table, _text, _when
+from schedules.fields import (
+    Schema,
+    _Entry,
+    _one_of,
+    _param,
+    _phase_name,
+    _source,
+    _table,
+    _text,
+    _when,
+)
 from schedules.pieces import Rule
 from schedules.therapy import ALWAYS, Conditional
 
@@ -26,9 +36,12 @@ RULE_PARAMS: dict[str, Schema] = {
         "phases": _param(list),
     },
     "repeat_first_dose_monitoring": {"periods": _param(list)},
-    "min_spacing": {"hours": _param(int, float)},
+    # split_phases: phases whose occasions together are one dose (a split first dose given
+    # as two infusions): not spaced from each other, only from the doses around them
+    "min_spacing": {"hours": _param(int, float), "split_phases": _param(list)},
     "no_consecutive_days": {},
-    "premedication": {"minutes_before": _param(int)},
+    # first_in_phase = N: only the first N occasions of each phase (a course's first days)
+    "premedication": {"minutes_before": _param(int), "first_in_phase": _param(int)},
     "observation": {"hours": _param(int, float), "first": _param(int)},
     "stop_at_cap": {},
 }
@@ -46,6 +59,8 @@ def parse_rule(entry: _Entry, data: Any, path: str) -> Conditional[Rule]:
         raise entry.fail(f"{path}type", f"unknown rule type {kind!r}")
     required = ("type", "text", "source", *_RULE_REQUIRED.get(kind, ()))
     values = _table(entry, data, path, {**_RULE, **RULE_PARAMS[kind]}, required)
+    for n, phase in enumerate(values.get("split_phases", ())):
+        _phase_name(entry, phase, f"{path}split_phases[{n}]")
     when = values.pop("when", ALWAYS)
     params = {key: values[key] for key in data if key in RULE_PARAMS[kind]}  # as written
     return Conditional(Rule(kind, params, values["text"], values["source"]), when)

@@ -1,6 +1,13 @@
 """Calendar feeds answered: the version check (a cheap fingerprint of what a feed is made
 of), the render cache keyed by it, and ``Feeds``, the entry point the web layer calls.
 
+The cheap fingerprint only says when to render again; what a client sees as the feed's
+version is the render itself: the ETag is a hash of the bytes and Last-Modified the latest
+DTSTAMP in them (or the owner's own last edit: zone, language, discretion), and both are
+made only of what the feed shows (``adherence.calendar.events``). A reminder or a nudge
+touches a dose's ``updated_at``: the feed is rendered again, to the same bytes, so the
+ETag and Last-Modified stay and the phone's conditional request gets its 304.
+
 Tokens and URLs live in ``adherence.calendar.links``, the events a feed shows in
 ``adherence.calendar.events``; the names other modules import from here are re-exported.
 """
@@ -35,6 +42,7 @@ from adherence.calendar.visits.feed import visits_version
 from adherence.core.config import Settings
 from adherence.storage.models import Appointment, CareTeam, Dose, Patient
 from adherence.storage.utc import from_storage, latest
+from notifiers.calendar_texts import feed_name
 from notifiers.ical import FeedInfo, feed
 from schedules import Catalog
 
@@ -219,32 +227,34 @@ class Feeds:
         if owner is None:
             return None
         window = Window.around(now, owner.tz, self.settings)
-        version, modified = patient_version(session, owner, window)
+        version, _ = patient_version(session, owner, window)
 
-        def render() -> bytes:
+        def render() -> tuple[bytes, datetime]:
             patient = session.get(Patient, owner.id)
             assert patient is not None
             events = patient_events(
                 session, patient=patient, catalog=self.catalog, settings=self.settings, now=now
             )
-            return feed(self._info("Therapy calendar", patient.tz), events)
+            body = feed(self._info(feed_name(patient.language), patient.tz), events)
+            return body, latest(patient.updated_at, *(e.dtstamp for e in events))
 
-        return self._cached(("patient", owner.id), version, modified, render)
+        return self._cached(("patient", owner.id), version, render)
 
     def team(self, session: Session, token: str, now: datetime) -> Rendered | None:
         team = team_by_token(session, token)
         if team is None or team.id is None:
             return None
         window = Window.around(now, team.tz, self.settings)
-        version, modified = team_version(session, team, window)
+        version, _ = team_version(session, team, window)
 
-        def render() -> bytes:
+        def render() -> tuple[bytes, datetime]:
             events = team_events(
                 session, team=team, catalog=self.catalog, settings=self.settings, now=now
             )
-            return feed(self._info(f"{team.name}: infusions", team.tz), events)
+            body = feed(self._info(f"{team.name}: infusions", team.tz), events)
+            return body, latest(team.created_at, *(e.dtstamp for e in events))
 
-        return self._cached(("team", team.id), version, modified, render)
+        return self._cached(("team", team.id), version, render)
 
     def _info(self, name: str, zone: str) -> FeedInfo:
         return FeedInfo(
@@ -255,13 +265,12 @@ class Feeds:
         self,
         key: tuple[str, int],
         version: tuple[Any, ...],
-        modified: datetime,
-        render: Callable[[], bytes],
+        render: Callable[[], tuple[bytes, datetime]],
     ) -> Rendered:
         hit = self.cache.get(key, version)
         if hit is not None:
             return hit
-        body = render()
+        body, modified = render()
         rendered = Rendered(body=body, etag=etag_of(body), last_modified=modified)
         self.cache.put(key, version, rendered)
         return rendered

@@ -1,5 +1,6 @@
 """What a booked appointment sends the patient: the reminder texts (``[calendar]
-appointment_reminder_days`` before, plus the premedication text the label calls for), queued
+appointment_reminder_days`` before, plus the premedication text the label calls for on that
+infusion: every one, or the first days of each course, ``premedication_for``), queued
 with their send times and withdrawn when the appointment moves or is cancelled, and the
 e-mailed invitation.
 """
@@ -11,8 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, update
-from sqlmodel import Session, col
+from sqlalchemy import CursorResult, func, update
+from sqlmodel import Session, col, select
 
 from adherence.calendar.invitations import invite
 from adherence.core.config import Settings, reminder_days
@@ -23,6 +24,7 @@ from adherence.storage.models import Appointment, CareTeam, Dose, OutboxMessage,
 from notifiers import appointment_texts as texts
 from schedules import Catalog, Regimen
 from schedules.localtime import local_instant
+from schedules.pieces import Rule
 
 # The premedication text goes out this long before the premedication itself is due, so the
 # patient has time to take it (or to set off for the clinic that gives it).
@@ -59,10 +61,42 @@ def _what(ctx: Context, dose: Dose | None) -> str:
     return f"{ctx.brand} infusion"
 
 
-def text_for(ctx: Context, appointment: Appointment, dose: Dose | None) -> texts.AppointmentText:
+# A dose that still counts as one of its course's days: given, or still to be given.
+_NOT_A_COURSE_DAY = ("cancelled", "missed", "not_sent", "skipped")
+
+
+def premedication_for(session: Session, regimen: Regimen, dose: Dose | None) -> Rule | None:
+    """The label's premedication rule if it applies to this infusion, else None.
+
+    A rule with ``first_in_phase = N`` (Lemtrada: high-dose corticosteroids on the first 3
+    days of each treatment course) applies to the first N infusions of each course (phase)
+    only: the infusion's place counts the course's earlier infusions given or still to be
+    given (a missed day, rescheduled later in the course, is not one of them)."""
+    premed = regimen.rule("premedication")
+    if premed is None or dose is None or "first_in_phase" not in premed.params:
+        return premed
+    earlier = session.exec(
+        select(func.count())
+        .select_from(Dose)
+        .where(
+            Dose.plan_id == dose.plan_id,
+            Dose.kind == dose.kind,
+            Dose.phase == dose.phase,
+            col(Dose.status).not_in(_NOT_A_COURSE_DAY),
+            Dose.due_at < dose.due_at,
+            Dose.id != dose.id,
+        )
+    ).one()
+    return premed if int(earlier) < premed.number("first_in_phase") else None
+
+
+def text_for(
+    ctx: Context, appointment: Appointment, dose: Dose | None, premed: Rule | None
+) -> texts.AppointmentText:
+    """The texts' values; ``premed`` is the premedication that applies to this infusion
+    (``premedication_for``), None for none."""
     zone = ZoneInfo(ctx.patient.tz)
     local = appointment.at.astimezone(zone)
-    premed = ctx.regimen.rule("premedication")
     return texts.AppointmentText(
         team=ctx.team.name,
         local_date=local.strftime("%a %d %b"),
@@ -76,9 +110,8 @@ def text_for(ctx: Context, appointment: Appointment, dose: Dose | None) -> texts
     )
 
 
-def premed_lead(regimen: Regimen) -> timedelta | None:
+def premed_lead(premed: Rule | None) -> timedelta | None:
     """How long before the appointment the premedication text goes out (None: no text)."""
-    premed = regimen.rule("premedication")
     if premed is None:
         return None
     minutes = int(premed.number("minutes_before", 30))
@@ -86,7 +119,7 @@ def premed_lead(regimen: Regimen) -> timedelta | None:
 
 
 def _reminder_times(
-    ctx: Context, appointment: Appointment, settings: Settings
+    ctx: Context, appointment: Appointment, settings: Settings, premed: Rule | None
 ) -> list[tuple[str, datetime, datetime]]:
     """(key suffix, send at, valid until) for each reminder of this revision."""
     zone = ZoneInfo(ctx.patient.tz)
@@ -99,7 +132,7 @@ def _reminder_times(
         if quiet_end is not None:
             send = quiet_end
         out.append((f"days:{n}", send, min(send + REMINDER_VALID_FOR, appointment.at)))
-    lead = premed_lead(ctx.regimen)
+    lead = premed_lead(premed)
     if lead is not None:
         # Time-critical: not held back by quiet hours (like a dose's own reminder).
         out.append(("premed", appointment.at - lead, appointment.at))
@@ -147,9 +180,10 @@ def schedule_reminders(
     patient = ctx.patient
     if patient.sms_status != "active" or not patient.active:
         return 0
-    info = text_for(ctx, appointment, dose)
+    premed = premedication_for(session, ctx.regimen, dose)
+    info = text_for(ctx, appointment, dose, premed)
     queued = 0
-    for suffix, send, valid in _reminder_times(ctx, appointment, settings):
+    for suffix, send, valid in _reminder_times(ctx, appointment, settings, premed):
         if send <= now or valid <= send:
             continue  # booked too late for this one: a reminder after its time is noise
         key = f"{reminder_prefix(appointment)}{appointment.sequence}:{suffix}"
@@ -185,14 +219,15 @@ def send_invitation(
     now: datetime,
 ) -> bool:
     days = reminder_days(settings)
+    premed = premedication_for(session, ctx.regimen, dose)
     alarms = [timedelta(days=min(days))] if days else []
-    alarms.append(premed_lead(ctx.regimen) or timedelta(hours=1))
+    alarms.append(premed_lead(premed) or timedelta(hours=1))
     return invite(
         session,
         appointment=appointment,
         patient=ctx.patient,
         team=ctx.team,
-        text=text_for(ctx, appointment, dose),
+        text=text_for(ctx, appointment, dose, premed),
         alarms=alarms,
         settings=settings,
         now=now,

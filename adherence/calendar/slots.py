@@ -3,7 +3,11 @@ slot is checked against.
 
 A slot is checked against the label: the dose's window (earliest / latest, or from its
 target date to the end of the label's late window when the label gives no window) and the
-minimum spacing after the previous infusion actually given. A slot that breaks a rule is
+minimum spacing after the previous infusion actually given. The spacing is between doses:
+the catalog's ``split_phases`` name the phases whose infusions together are one dose
+(Ocrevus's and Briumvi's split first dose, Day 1 and Day 15), which are not spaced from
+each other; every other pair is, whatever dates the plan has (a late first half moves the
+second, not the first maintenance dose). A slot that breaks a rule is
 refused with the rule and the dates, unless forced with a reason, which is kept on the
 appointment.
 """
@@ -19,6 +23,7 @@ from sqlmodel import Session, col, select
 from adherence.storage.models import DOSE_OPEN, Appointment, Dose, Plan
 from schedules import Regimen
 from schedules.localtime import local_instant
+from schedules.pieces import Rule
 
 MAX_DURATION_MINUTES = 24 * 60
 
@@ -72,6 +77,13 @@ def _previous_given(session: Session, dose: Dose) -> Dose | None:
     ).first()
 
 
+def spaced(spacing: Rule, previous: Dose, dose: Dose) -> bool:
+    """Whether the label's minimum spacing holds between these two infusions: always, except
+    between two parts of one split dose (both in the rule's ``split_phases``)."""
+    split = set(spacing.listed("split_phases"))
+    return not (previous.phase in split and dose.phase in split)
+
+
 def _day(value: datetime, zone: ZoneInfo) -> str:
     return value.astimezone(zone).date().isoformat()
 
@@ -98,13 +110,10 @@ def check_slot(
         )
     spacing = regimen.rule("min_spacing")
     previous = _previous_given(session, dose)
-    if spacing is not None and previous is not None:
+    if spacing is not None and previous is not None and spaced(spacing, previous, dose):
         gap = timedelta(hours=spacing.number("hours"))
-        # The label's spacing is between doses it spaces that far itself: Ocrevus's
-        # split first dose (Day 1 and Day 15) is not held to its 5 months.
-        planned_gap = dose.due_at - previous.due_at
         given = previous.taken_at or previous.due_at
-        if planned_gap >= gap and start - given < gap:
+        if start - given < gap:
             problems.append(
                 f"{spacing.text.rstrip('.')}: the previous dose was given {_day(given, zone)}, "
                 f"so the earliest is {_day(given + gap, zone)}, not {asked.isoformat()}"

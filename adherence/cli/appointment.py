@@ -11,6 +11,7 @@ import typer
 from sqlmodel import Session, col, select
 
 from adherence.calendar.appointments import AppointmentError, book, cancel, list_for, move
+from adherence.calendar.state import dose_statuses, state
 from adherence.cli.common import Config, JsonOpt, fail, found, load_app, print_json, table
 from adherence.core.clock import SystemClock
 from adherence.patients.enrollment import find_patient, find_plan, find_team
@@ -56,8 +57,14 @@ def parse_at(text: str, tz: str) -> datetime:
     return value
 
 
-def appointment_dict(a: Appointment, tz: str, dose: Dose | None = None) -> dict[str, Any]:
+def appointment_dict(
+    a: Appointment, tz: str, dose: Dose | None = None, dose_status: str | None = None
+) -> dict[str, Any]:
+    """``status`` is what the appointment stands at: booked / cancelled, or given / not given
+    once its infusion is recorded (``adherence.calendar.state``)."""
     zone = ZoneInfo(tz)
+    if dose is not None:
+        dose_status = dose.status
     out: dict[str, Any] = {
         "id": a.id,
         "uid": a.uid,
@@ -67,7 +74,7 @@ def appointment_dict(a: Appointment, tz: str, dose: Dose | None = None) -> dict[
         "at": a.at.astimezone(zone).isoformat(),
         "duration_minutes": a.duration_minutes,
         "location": a.location,
-        "status": a.status,
+        "status": state(a, dose_status),
         "sequence": a.sequence,
         "forced_reason": a.forced_reason or None,
         "booked_by": a.booked_by,
@@ -242,8 +249,15 @@ def list_cmd(
             p.id: p.regimen
             for p in s.exec(select(Plan).where(col(Plan.id).in_({a.plan_id for a in rows})))
         }
+        statuses = dose_statuses(s, rows)
+
+        def dose_status(a: Appointment) -> str | None:
+            return statuses.get(a.dose_id) if a.dose_id is not None else None
+
         if as_json:
-            print_json([appointment_dict(a, zones[a.patient_id]) for a in rows])
+            print_json(
+                [appointment_dict(a, zones[a.patient_id], None, dose_status(a)) for a in rows]
+            )
             return
         typer.echo(
             table(
@@ -256,7 +270,7 @@ def list_cmd(
                             "%Y-%m-%d %H:%M %Z"
                         ),
                         a.location,
-                        a.status + (" (forced)" if a.forced_reason else ""),
+                        state(a, dose_status(a)) + (" (forced)" if a.forced_reason else ""),
                     ]
                     for a in rows
                 ],

@@ -329,6 +329,12 @@ BREAKS = [
     ("glatiramer", "hours = 48", 'hours = "48"', "rules[0].hours:"),
     ("glatiramer", 'type = "min_spacing"', 'type = "spacing"', "rules[0].type:"),
     ("glatiramer", "hours = 48", "hours = 48\ndays = 2", "rules[0].days: unknown field"),
+    (
+        "glatiramer",
+        "hours = 48",
+        'hours = 48\nsplit_phases = ["initial"]',
+        "rules[0].split_phases[0]: 'initial' names no phase",
+    ),
     ("glatiramer", 'action = "take_late"', 'action = "ignore"', "rules[3].action:"),
     (
         "glatiramer",

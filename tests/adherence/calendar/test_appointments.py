@@ -395,3 +395,104 @@ def test_reminders_already_past_at_booking_are_not_queued(
     )
     rows = sms_rows(session)
     assert [r.next_attempt_at for r in rows] == [at(2026, 3, 3, 10).astimezone(UTC)]
+
+
+def test_lemtrada_premedication_text_only_on_the_first_three_days_of_each_course(
+    session: Session, catalog: Catalog, t0: datetime
+) -> None:
+    """The label: high-dose corticosteroids right before the infusion on the first 3 days of
+    each treatment course (course 1 is 5 days, course 2 is 3 days)."""
+    e = enroll(session, catalog, "alemtuzumab", date(2026, 3, 2), now=t0)
+    premedicated: dict[str, list[bool]] = {}
+    last = t0  # the clinic's clock: each booking after the previous infusion is recorded
+    for _ in range(8):
+        dose = next_infusion(session, e.plan)
+        if dose is None:  # course 2 lies a year ahead, past the horizon
+            materialize(session, now=last, catalog=catalog, horizon_days=400)
+            dose = next_infusion(session, e.plan)
+        assert dose is not None
+        slot = dose.due_at + timedelta(minutes=30)
+        appt = book(
+            session,
+            plan=e.plan,
+            at=slot,
+            location="Infusion suite",
+            now=max(last, slot - timedelta(days=2)),
+            catalog=catalog,
+            settings=SETTINGS,
+            by="nurse",
+        )
+        texts = [r for r in sms_rows(session) if r.key.startswith(f"appt:{appt.id}:")]
+        premed = [r for r in texts if r.purpose == "premedication"]
+        premedicated.setdefault(dose.phase, []).append(bool(premed))
+        if premed:
+            # 60 min (the label's "immediately prior") + 1 h before the slot.
+            assert premed[0].next_attempt_at == (slot - timedelta(hours=2)).astimezone(UTC)
+        _given(session, catalog, dose, slot + timedelta(hours=1))
+        last = slot + timedelta(hours=1)
+    assert premedicated == {
+        "course 1": [True, True, True, False, False],
+        "course 2": [True, True, True],
+    }
+
+
+def test_spacing_holds_between_doses_whatever_the_plan_dates_but_not_within_the_split_dose(
+    session: Session, catalog: Catalog, t0: datetime
+) -> None:
+    """Briumvi: Day 1 given 6 days late moves the Day 15 half with it (counted from the one
+    given), but not the first 24-week dose: the plan's own dates are then less than 5 months
+    apart, and the label's spacing still holds between the two doses."""
+    e = enroll(session, catalog, "ublituximab", date(2026, 3, 2), now=t0)
+    materialize(session, now=t0, catalog=catalog, horizon_days=35)
+    first = doses(session, e.plan)[0]
+    _given(session, catalog, first, first.due_at + timedelta(days=6))
+    materialize(session, now=first.due_at + timedelta(days=7), catalog=catalog, horizon_days=35)
+
+    # The second half: 14 days after the first, never held to the 5 months.
+    second = next_infusion(session, e.plan)
+    assert second is not None and second.phase == "initial"
+    half = book(
+        session,
+        plan=e.plan,
+        at=second.due_at + timedelta(minutes=30),
+        location="",
+        now=first.due_at + timedelta(days=7),
+        catalog=catalog,
+        settings=SETTINGS,
+        by="nurse",
+    )
+    assert half.forced_reason == ""
+    given = second.due_at + timedelta(hours=1)
+    _given(session, catalog, second, given)
+    materialize(session, now=given + timedelta(days=1), catalog=catalog, horizon_days=200)
+    target = next_infusion(session, e.plan)
+    assert target is not None and target.phase == "maintenance"
+    assert target.due_at - second.due_at < timedelta(hours=3600)  # the plan's own dates
+
+    slot = given + timedelta(days=149, hours=1)  # a day short of 3,600 hours
+    with pytest.raises(OutsideWindow) as refused:
+        book(
+            session,
+            plan=e.plan,
+            at=slot,
+            location="",
+            now=given + timedelta(days=1),
+            catalog=catalog,
+            settings=SETTINGS,
+            by="nurse",
+        )
+    earliest = (given + timedelta(hours=3600)).astimezone(NY).date()
+    assert "At least 5 months between doses" in str(refused.value)
+    assert f"earliest is {earliest.isoformat()}" in str(refused.value)
+    forced = book(
+        session,
+        plan=e.plan,
+        at=slot,
+        location="",
+        now=given + timedelta(days=1),
+        catalog=catalog,
+        settings=SETTINGS,
+        by="dr-lee",
+        force_reason="patient travels abroad for a month",
+    )
+    assert "At least 5 months between doses" in forced.forced_reason

@@ -18,10 +18,10 @@ from .test_cli_enrollment import Cli, cli, local_today  # noqa: F401  (cli is a 
 NY = "America/New_York"
 
 
-def _seed(engine: Engine, catalog: Catalog) -> tuple[int, date]:
-    """A patient (MS-9) on Ocrevus whose Day 1 is ten days from today; the plan id."""
+def _seed(engine: Engine, catalog: Catalog, days: int = 10) -> tuple[int, date]:
+    """A patient (MS-9) on Ocrevus whose Day 1 is ``days`` from today; the plan id."""
     now = datetime.now(UTC)
-    start = local_today(NY) + timedelta(days=10)
+    start = local_today(NY) + timedelta(days=days)
     with Session(engine, expire_on_commit=False) as s:
         team = create_team(s, name="Lake Clinic", tz=NY, now=now)
         patient = create_patient(
@@ -139,3 +139,36 @@ def test_patient_email_invitation_and_caregiver_flags(cli: Cli, engine: Engine) 
     )
     assert updated["invites"] is False and updated["caregiver"]["consent_at"] is None
     assert updated["email"] == "fay@example.org"  # the refused update changed nothing
+
+
+def test_list_shows_an_appointment_given_or_not_given_once_its_infusion_is_recorded(
+    cli: Cli,  # noqa: F811
+    engine: Engine,
+    catalog: Catalog,
+) -> None:
+    from adherence.dosing.confirm import confirm
+    from adherence.storage.models import Dose
+
+    plan_id, start = _seed(engine, catalog, days=1)  # recordable from today
+    booked = cli.json("appointment", "book", str(plan_id), "--at", f"{start}T09:30", "--json")
+    assert booked["status"] == "booked"
+
+    def record(status: str) -> None:
+        with Session(engine, expire_on_commit=False) as s:
+            dose = s.get(Dose, booked["dose_id"])
+            assert dose is not None
+            now = datetime.now(UTC)
+            confirm(s, catalog=catalog, dose=dose, status=status, at=now, now=now, via="clinic")
+
+    record("taken")
+    (shown,) = cli.json("appointment", "list", "MS-9", "--json")
+    assert shown["id"] == booked["id"] and shown["status"] == "given"
+    row = next(
+        line for line in cli.ok("appointment", "list", "MS-9").splitlines() if "ocrel" in line
+    )
+    assert row.rstrip().endswith("given") and "booked" not in row
+
+    record("skipped")  # a clinic correction: it was not given after all
+    (shown,) = cli.json("appointment", "list", "--team", "Lake Clinic", "--json")
+    assert shown["status"] == "not given"
+    assert "not given" in cli.ok("appointment", "list", "MS-9")
